@@ -1,0 +1,320 @@
+//! Access tokens: JWS-signed JWTs in the RFC 9068 profile, issued and strictly verified.
+//!
+//! Verification parses the token itself before any signature check, and is strict where
+//! general-purpose JWT libraries are lenient: exactly three canonical base64url segments, a
+//! header with `typ: at+jwt`, a `kid` looked up only in our own key set and its pinned `alg`,
+//! any `crit` refused (`jku`, `jwk`, `x5u`, `x5c` are never read), claims of the right JSON
+//! types. The signature itself is checked by `jsonwebtoken`.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::keys::{KeySet, LoadedKey};
+use crate::time::Timestamp;
+
+/// The `typ` header of every Tessera access token (RFC 9068 §2.1).
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// Longer than any token Tessera issues by far; anything longer is refused unread.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The claims of a Tessera access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user id.
+    pub sub: Uuid,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Unique token id.
+    pub jti: Uuid,
+    /// Session id.
+    pub sid: Uuid,
+    /// The user's name, for display.
+    pub username: String,
+}
+
+/// What a valid token must say, and how much clock skew to forgive.
+#[derive(Clone, Debug)]
+pub struct Expectations {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// Forgiven clock skew for `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The lifetime tokens are issued with; a token claiming to live longer is refused.
+    pub lifetime: Duration,
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
+/// A header member whose mere presence matters: deserializes from any value, `null` included.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// The header fields we read. Derived `Deserialize` refuses a repeated field, so a header
+/// cannot say one `alg` to us and another to a lenient parser.
+#[derive(Deserialize)]
+struct ReceivedHeader {
+    alg: String,
+    kid: String,
+    typ: String,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Signs `claims` with `key`.
+pub fn issue(claims: &AccessClaims, key: &LoadedKey) -> Result<String, Error> {
+    let header = Header {
+        alg: key.alg.as_str(),
+        kid: &key.kid,
+        typ: TOKEN_TYPE,
+    };
+    let message = format!("{}.{}", b64_json(&header)?, b64_json(claims)?);
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key_alg(key))
+        .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
+    Ok(format!("{message}.{signature}"))
+}
+
+fn key_alg(key: &LoadedKey) -> jsonwebtoken::Algorithm {
+    match key.alg {
+        crate::SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        crate::SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+        crate::SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+        crate::SigningAlg::HS256 => jsonwebtoken::Algorithm::HS256,
+    }
+}
+
+fn b64_json<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(|e| Error::Internal(format!("encoding a token failed: {e}")))
+}
+
+fn invalid(why: &'static str) -> Error {
+    Error::InvalidToken(why)
+}
+
+/// Strict base64url: no padding, no `+`/`/`, no whitespace, zero trailing bits.
+fn b64(part: &str) -> Result<Vec<u8>, Error> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| invalid("token is not canonical base64url"))
+}
+
+/// Verifies `token` against `keys` at `now`: signature, header, and every claim.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    expect: &Expectations,
+    now: Timestamp,
+) -> Result<AccessClaims, Error> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("token is too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(
+            "token is not a JWS in compact form (three segments)",
+        ));
+    };
+    let header: ReceivedHeader = serde_json::from_slice(&b64(header_b64)?)
+        .map_err(|_| invalid("token header is malformed"))?;
+    if header.crit.0 {
+        return Err(invalid("token header has a `crit` member"));
+    }
+    if header.typ != TOKEN_TYPE {
+        return Err(invalid("token `typ` is not at+jwt"));
+    }
+    let key = keys
+        .find(&header.kid, now, expect.lifetime + expect.leeway)
+        .ok_or(invalid("token `kid` is not one of ours"))?;
+    if header.alg != key.alg.as_str() {
+        return Err(invalid("token `alg` does not match its key"));
+    }
+    b64(signature_b64)?;
+    let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
+    let good = jsonwebtoken::crypto::verify(
+        signature_b64,
+        signed.as_bytes(),
+        &key.decoding,
+        key_alg(key),
+    )
+    .unwrap_or(false);
+    if !good {
+        return Err(invalid("token signature is invalid"));
+    }
+    let claims: AccessClaims = serde_json::from_slice(&b64(claims_b64)?)
+        .map_err(|_| invalid("token claims are missing or of the wrong type"))?;
+    check_claims(&claims, expect, now)?;
+    Ok(claims)
+}
+
+fn check_claims(c: &AccessClaims, expect: &Expectations, now: Timestamp) -> Result<(), Error> {
+    let leeway = i64::try_from(expect.leeway.as_secs()).unwrap_or(i64::MAX);
+    let lifetime = i64::try_from(expect.lifetime.as_secs()).unwrap_or(i64::MAX);
+    let now = now.as_secs();
+    if c.iss != expect.issuer {
+        return Err(invalid("token `iss` is not this issuer"));
+    }
+    if c.aud != expect.audience {
+        return Err(invalid("token `aud` is not this audience"));
+    }
+    if now.saturating_sub(leeway) >= c.exp {
+        return Err(invalid("token has expired"));
+    }
+    if now.saturating_add(leeway) < c.nbf {
+        return Err(invalid("token is not valid yet"));
+    }
+    if c.exp > now.saturating_add(lifetime).saturating_add(leeway) {
+        return Err(invalid(
+            "token claims a longer life than this issuer grants",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{SigningAlg, StoredKey};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn setup(alg: SigningAlg) -> (KeySet, Expectations, AccessClaims) {
+        let t0 = Timestamp::from_millis(0);
+        let keys = KeySet::load(&[StoredKey::generate(alg, None, t0, t0).unwrap()], None).unwrap();
+        let expect = Expectations {
+            issuer: "https://auth.example".into(),
+            audience: "https://api.example".into(),
+            leeway: Duration::from_secs(5),
+            lifetime: Duration::from_secs(900),
+        };
+        let claims = AccessClaims {
+            iss: expect.issuer.clone(),
+            sub: Uuid::new_v4(),
+            aud: expect.audience.clone(),
+            exp: NOW + 900,
+            iat: NOW,
+            nbf: NOW,
+            jti: Uuid::new_v4(),
+            sid: Uuid::new_v4(),
+            username: "alice".into(),
+        };
+        (keys, expect, claims)
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn a_token_verifies_with_every_algorithm() {
+        for alg in [
+            SigningAlg::EdDSA,
+            SigningAlg::ES256,
+            SigningAlg::RS256,
+            SigningAlg::HS256,
+        ] {
+            let (keys, expect, claims) = setup(alg);
+            let token = issue(&claims, keys.signing_key(at(NOW)).unwrap()).unwrap();
+            assert_eq!(
+                verify(&token, &keys, &expect, at(NOW)).unwrap(),
+                claims,
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_and_not_before_allow_the_leeway_and_no_more() {
+        let (keys, expect, claims) = setup(SigningAlg::EdDSA);
+        let token = issue(&claims, keys.signing_key(at(NOW)).unwrap()).unwrap();
+        assert!(verify(&token, &keys, &expect, at(NOW + 904)).is_ok());
+        assert!(verify(&token, &keys, &expect, at(NOW + 905)).is_err());
+        assert!(verify(&token, &keys, &expect, at(NOW - 5)).is_ok());
+        assert!(verify(&token, &keys, &expect, at(NOW - 6)).is_err());
+    }
+
+    #[test]
+    fn wrong_issuer_or_audience_is_refused() {
+        let (keys, expect, claims) = setup(SigningAlg::EdDSA);
+        let key = keys.signing_key(at(NOW)).unwrap();
+        for c in [
+            AccessClaims {
+                iss: "https://evil.example".into(),
+                ..claims.clone()
+            },
+            AccessClaims {
+                aud: "https://other.example".into(),
+                ..claims.clone()
+            },
+            AccessClaims {
+                exp: NOW + 10_000,
+                ..claims.clone()
+            },
+        ] {
+            assert!(verify(&issue(&c, key).unwrap(), &keys, &expect, at(NOW)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_token_of_another_key_set_is_refused() {
+        let (keys, expect, claims) = setup(SigningAlg::EdDSA);
+        let (other, _, _) = setup(SigningAlg::EdDSA);
+        let token = issue(&claims, other.signing_key(at(NOW)).unwrap()).unwrap();
+        assert!(verify(&token, &keys, &expect, at(NOW)).is_err());
+    }
+
+    #[test]
+    fn tampered_or_misshapen_tokens_are_refused() {
+        let (keys, expect, claims) = setup(SigningAlg::EdDSA);
+        let token = issue(&claims, keys.signing_key(at(NOW)).unwrap()).unwrap();
+        let (head, rest) = token.split_once('.').unwrap();
+        let (body, sig) = rest.split_once('.').unwrap();
+        let evil_claims = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&AccessClaims {
+                username: "root".into(),
+                ..claims.clone()
+            })
+            .unwrap(),
+        );
+        for bad in [
+            format!("{head}.{evil_claims}.{sig}"),
+            format!("{head}.{body}"),
+            format!("{head}.{body}.{sig}.{sig}"),
+            format!("{head}=.{body}.{sig}"),
+            format!("{token} "),
+            "x".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert!(verify(&bad, &keys, &expect, at(NOW)).is_err(), "{bad}");
+        }
+    }
+}

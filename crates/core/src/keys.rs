@@ -1,0 +1,452 @@
+//! Signing keys: generation, sealing at rest, the key ring, and the JWKS.
+//!
+//! Keys live in the [`crate::Store`] so every instance sharing a database signs and publishes
+//! the same ones. A rotated-in key is *published* as soon as instances reload (every few
+//! seconds) but *signs* only from its `activate_at`, [`ACTIVATION_DELAY`] later, so no instance
+//! signs with a key another has not yet published. A key leaves the JWKS once every token it
+//! can have signed has expired.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, RandomizedNonceKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+use crate::error::Error;
+use crate::time::Timestamp;
+
+/// How long after `keys rotate` a new key starts signing. Instances reload keys every
+/// [`KEY_RELOAD_INTERVAL`], so by then every instance publishes it.
+pub const ACTIVATION_DELAY: Duration = Duration::from_secs(20);
+
+/// How often a running server re-reads the keys from the store.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The JWS algorithms Tessera signs access tokens with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    /// Ed25519 (the default).
+    EdDSA,
+    /// ECDSA with P-256 and SHA-256.
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+    /// HMAC-SHA-256 with a shared secret: only for deployments where one party verifies.
+    HS256,
+}
+
+impl SigningAlg {
+    /// The JOSE name (`alg` header value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::HS256 => "HS256",
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Self::EdDSA => Algorithm::EdDSA,
+            Self::ES256 => Algorithm::ES256,
+            Self::RS256 => Algorithm::RS256,
+            Self::HS256 => Algorithm::HS256,
+        }
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "EdDSA" => Ok(Self::EdDSA),
+            "ES256" => Ok(Self::ES256),
+            "RS256" => Ok(Self::RS256),
+            "HS256" => Ok(Self::HS256),
+            other => Err(format!(
+                "`{other}` is not one of EdDSA, ES256, RS256, HS256"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out)
+        .map_err(|_| Error::Internal("the OS random generator failed".into()))?;
+    Ok(out)
+}
+
+/// The key-encryption key (`TESSERA_KEY_ENCRYPTION_KEY`): seals private keys and secrets at
+/// rest with AES-256-GCM, so a database dump alone yields no usable key.
+pub struct Kek(RandomizedNonceKey);
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek(<redacted>)")
+    }
+}
+
+impl Kek {
+    /// Reads a KEK written as 32 bytes in base64 (standard or URL-safe alphabet).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| {
+                "must be 32 bytes written in base64 (e.g. `openssl rand -base64 32`)".to_string()
+            })?;
+        if bytes.len() != 32 {
+            return Err(format!("must be 32 bytes, not {}", bytes.len()));
+        }
+        RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+            .map(Self)
+            .map_err(|_| "is not a usable AES-256 key".to_string())
+    }
+
+    fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = plaintext.to_vec();
+        let nonce = self
+            .0
+            .seal_in_place_append_tag(Aad::from(aad.as_bytes()), &mut buf)
+            .map_err(|_| Error::Internal("sealing a key failed".into()))?;
+        let mut out = nonce.as_ref().to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, Error> {
+        let bad = || {
+            Error::Internal(format!(
+                "cannot unseal {aad}: wrong TESSERA_KEY_ENCRYPTION_KEY or damaged data"
+            ))
+        };
+        if sealed.len() < 12 {
+            return Err(bad());
+        }
+        let (nonce, ct) = sealed.split_at(12);
+        let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
+            .map_err(|_| bad())?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// A secret as kept in the store: sealed with the KEK when one is configured.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedBlob {
+    /// The bytes (the secret itself, or nonce | ciphertext | tag when sealed).
+    pub material: Vec<u8>,
+    /// Whether `material` is sealed with the KEK.
+    pub sealed: bool,
+}
+
+impl fmt::Debug for SealedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedBlob {{ sealed: {}, .. }}", self.sealed)
+    }
+}
+
+impl SealedBlob {
+    /// Seals `plaintext` with `kek` if there is one. `label` binds the ciphertext to its use.
+    pub fn seal(kek: Option<&Kek>, label: &str, plaintext: &[u8]) -> Result<Self, Error> {
+        Ok(match kek {
+            Some(k) => Self {
+                material: k.seal(label, plaintext)?,
+                sealed: true,
+            },
+            None => Self {
+                material: plaintext.to_vec(),
+                sealed: false,
+            },
+        })
+    }
+
+    /// The plaintext. A sealed blob needs the KEK it was sealed with.
+    pub fn open(&self, kek: Option<&Kek>, label: &str) -> Result<Vec<u8>, Error> {
+        match (self.sealed, kek) {
+            (false, _) => Ok(self.material.clone()),
+            (true, Some(k)) => k.open(label, &self.material),
+            (true, None) => Err(Error::Internal(format!(
+                "{label} is sealed: set TESSERA_KEY_ENCRYPTION_KEY to the key it was sealed with"
+            ))),
+        }
+    }
+}
+
+/// A signing key as kept in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id (`kid`), random.
+    pub kid: String,
+    /// The algorithm this key is pinned to.
+    pub alg: SigningAlg,
+    /// PKCS#8 DER private key (or the HMAC secret), sealed when a KEK is set.
+    pub private: SealedBlob,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it starts signing.
+    pub activate_at: Timestamp,
+}
+
+fn key_label(kid: &str) -> String {
+    format!("signing key {kid}")
+}
+
+impl StoredKey {
+    /// Makes a new key pair (or HMAC secret) for `alg`, sealed with `kek` if given.
+    pub fn generate(
+        alg: SigningAlg,
+        kek: Option<&Kek>,
+        created_at: Timestamp,
+        activate_at: Timestamp,
+    ) -> Result<Self, Error> {
+        let failed = |_| Error::Internal(format!("generating a {alg} key failed"));
+        let private: Vec<u8> = match alg {
+            SigningAlg::EdDSA => {
+                Ed25519KeyPair::generate_pkcs8v1(&aws_lc_rs::rand::SystemRandom::new())
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec()
+            }
+            SigningAlg::ES256 => EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+            SigningAlg::RS256 => {
+                let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(failed)?;
+                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
+                der.as_ref().to_vec()
+            }
+            SigningAlg::HS256 => random_bytes::<32>()?.to_vec(),
+        };
+        let kid = URL_SAFE_NO_PAD.encode(random_bytes::<12>()?);
+        let private = SealedBlob::seal(kek, &key_label(&kid), &private)?;
+        Ok(Self {
+            kid,
+            alg,
+            private,
+            created_at,
+            activate_at,
+        })
+    }
+}
+
+/// A key ready to sign and verify: parsed once, not per token.
+pub struct LoadedKey {
+    /// Key id.
+    pub kid: String,
+    /// Pinned algorithm: a token naming another `alg` is refused.
+    pub alg: SigningAlg,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
+    /// Public JWK (`None` for HS256, whose secret is never published).
+    pub(crate) jwk: Option<Jwk>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it starts signing.
+    pub activate_at: Timestamp,
+}
+
+impl fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("activate_at", &self.activate_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pem(der: &[u8]) -> String {
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der)
+    )
+}
+
+impl LoadedKey {
+    /// Unseals and parses a stored key.
+    pub fn load(stored: &StoredKey, kek: Option<&Kek>) -> Result<Self, Error> {
+        let private = stored.private.open(kek, &key_label(&stored.kid))?;
+        let bad = |e: jsonwebtoken::errors::Error| {
+            Error::Internal(format!("key {} is unusable: {e}", stored.kid))
+        };
+        let encoding = match stored.alg {
+            SigningAlg::EdDSA => EncodingKey::from_ed_der(&private),
+            SigningAlg::ES256 => EncodingKey::from_ec_der(&private),
+            // jsonwebtoken signs RSA from PKCS#1; its PEM reader unwraps our PKCS#8 into that.
+            SigningAlg::RS256 => {
+                EncodingKey::from_rsa_pem(pem(&private).as_bytes()).map_err(bad)?
+            }
+            SigningAlg::HS256 => EncodingKey::from_secret(&private).map_err(bad)?,
+        };
+        let (decoding, jwk) = if stored.alg == SigningAlg::HS256 {
+            (DecodingKey::from_secret(&private).map_err(bad)?, None)
+        } else {
+            let mut jwk = Jwk::from_encoding_key(&encoding, stored.alg.jwt()).map_err(bad)?;
+            jwk.common.key_id = Some(stored.kid.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = Some(match stored.alg {
+                SigningAlg::EdDSA => KeyAlgorithm::EdDSA,
+                SigningAlg::ES256 => KeyAlgorithm::ES256,
+                _ => KeyAlgorithm::RS256,
+            });
+            (DecodingKey::from_jwk(&jwk).map_err(bad)?, Some(jwk))
+        };
+        Ok(Self {
+            kid: stored.kid.clone(),
+            alg: stored.alg,
+            encoding,
+            decoding,
+            jwk,
+            created_at: stored.created_at,
+            activate_at: stored.activate_at,
+        })
+    }
+}
+
+/// Every key of the deployment, oldest first, with the rules for which one signs and which are
+/// published.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<LoadedKey>,
+}
+
+impl KeySet {
+    /// Loads (unseals, parses) every stored key.
+    pub fn load(stored: &[StoredKey], kek: Option<&Kek>) -> Result<Self, Error> {
+        let mut keys = stored
+            .iter()
+            .map(|k| LoadedKey::load(k, kek))
+            .collect::<Result<Vec<_>, _>>()?;
+        keys.sort_by(|a, b| {
+            (a.activate_at, a.created_at, &a.kid).cmp(&(b.activate_at, b.created_at, &b.kid))
+        });
+        Ok(Self { keys })
+    }
+
+    /// All keys, oldest first.
+    pub fn keys(&self) -> &[LoadedKey] {
+        &self.keys
+    }
+
+    /// The key that signs at `now`: the newest whose activation time has come.
+    pub fn signing_key(&self, now: Timestamp) -> Option<&LoadedKey> {
+        self.keys.iter().rev().find(|k| k.activate_at <= now)
+    }
+
+    /// Keys that may have signed a live token, or soon will: every key except those replaced
+    /// by a newer active key more than `token_lifetime` ago.
+    pub fn published(
+        &self,
+        now: Timestamp,
+        token_lifetime: Duration,
+    ) -> impl Iterator<Item = &LoadedKey> {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| match self.keys.get(i + 1) {
+                Some(next) if next.activate_at <= now => {
+                    now < next.activate_at.plus(token_lifetime)
+                }
+                _ => true,
+            })
+            .map(|(_, k)| k)
+    }
+
+    /// A published key by `kid`.
+    pub fn find(&self, kid: &str, now: Timestamp, token_lifetime: Duration) -> Option<&LoadedKey> {
+        self.published(now, token_lifetime).find(|k| k.kid == kid)
+    }
+
+    /// The JWK Set of published public keys (HS256 secrets are never included).
+    pub fn jwks(&self, now: Timestamp, token_lifetime: Duration) -> JwkSet {
+        JwkSet {
+            keys: self
+                .published(now, token_lifetime)
+                .filter_map(|k| k.jwk.clone())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn every_algorithm_generates_a_loadable_key() {
+        for alg in [
+            SigningAlg::EdDSA,
+            SigningAlg::ES256,
+            SigningAlg::RS256,
+            SigningAlg::HS256,
+        ] {
+            let stored = StoredKey::generate(alg, None, at(0), at(0)).unwrap();
+            let loaded = LoadedKey::load(&stored, None).unwrap();
+            assert_eq!(loaded.alg, alg);
+            assert_eq!(loaded.jwk.is_some(), alg != SigningAlg::HS256);
+        }
+    }
+
+    #[test]
+    fn sealed_keys_need_the_right_kek() {
+        let kek = Kek::parse(&STANDARD.encode([7u8; 32])).unwrap();
+        let other = Kek::parse(&URL_SAFE_NO_PAD.encode([8u8; 32])).unwrap();
+        let stored = StoredKey::generate(SigningAlg::EdDSA, Some(&kek), at(0), at(0)).unwrap();
+        assert!(stored.private.sealed);
+        assert!(LoadedKey::load(&stored, Some(&kek)).is_ok());
+        assert!(LoadedKey::load(&stored, Some(&other)).is_err());
+        assert!(LoadedKey::load(&stored, None).is_err());
+        assert!(Kek::parse("too short").is_err());
+        assert!(Kek::parse(&STANDARD.encode([1u8; 16])).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_at_once_signs_later_and_retires_after_token_lifetime() {
+        let old = StoredKey::generate(SigningAlg::EdDSA, None, at(0), at(0)).unwrap();
+        let new = StoredKey::generate(SigningAlg::EdDSA, None, at(100), at(120)).unwrap();
+        let set = KeySet::load(&[new.clone(), old.clone()], None).unwrap();
+        let life = Duration::from_secs(900);
+        let kids = |now| {
+            set.published(at(now), life)
+                .map(|k| k.kid.clone())
+                .collect::<Vec<_>>()
+        };
+
+        assert_eq!(set.signing_key(at(110)).unwrap().kid, old.kid);
+        assert_eq!(kids(110), vec![old.kid.clone(), new.kid.clone()]);
+        assert_eq!(set.signing_key(at(120)).unwrap().kid, new.kid);
+        assert_eq!(kids(1019), vec![old.kid.clone(), new.kid.clone()]);
+        assert_eq!(kids(1020), vec![new.kid.clone()]);
+        assert!(set.find(&old.kid, at(1020), life).is_none());
+        assert_eq!(set.jwks(at(0), life).keys.len(), 2);
+    }
+}

@@ -1,0 +1,149 @@
+//! The storage contract. Each backend crate implements [`Store`]; the core calls nothing else.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::keys::{SealedBlob, StoredKey};
+use crate::rules::SessionState;
+use crate::time::Timestamp;
+
+/// A registered user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id (the `sub` of access tokens).
+    pub id: Uuid,
+    /// The name as registered; unique without regard to case.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// When the user was created.
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session (refresh-token family) as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Session id (`sid`).
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Owner's name (joined from the users table on reads; ignored on insert).
+    pub username: String,
+    /// Rotations so far.
+    pub generation: u64,
+    /// Keyed hash of the current refresh token.
+    pub token_hash: Vec<u8>,
+    /// Login time.
+    pub created_at: Timestamp,
+    /// Last rotation.
+    pub rotated_at: Timestamp,
+    /// Last refresh (idle expiry counts from here).
+    pub last_used_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked: `logout`, `logout_all`, `user`, `admin`, `reused`.
+    pub revoked_reason: Option<String>,
+    /// `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// Client IP at login.
+    pub ip: Option<IpAddr>,
+}
+
+impl SessionRecord {
+    /// The part of the record the refresh rules look at.
+    pub fn state(&self) -> SessionState {
+        SessionState {
+            generation: self.generation,
+            token_hash: self.token_hash.clone(),
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+            last_used_at: self.last_used_at,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+}
+
+/// Persistence for users, sessions, keys and secrets.
+///
+/// Implementations must make [`Store::rotate_session`] an atomic compare-and-swap: of many
+/// concurrent calls with the same `from_generation`, exactly one returns `true`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Adds a user; [`StoreError::Conflict`] when the name is taken (compared without case).
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The user whose lower-cased name is `username_key`.
+    async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Adds a new session.
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A session by id, with its owner's name.
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
+    /// If the session is unrevoked and at `from_generation`: advance it to the next generation
+    /// with `new_hash`, and mark it rotated and used at `now`. Returns whether it did.
+    async fn rotate_session(
+        &self,
+        id: Uuid,
+        from_generation: u64,
+        new_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Revokes one session unless already revoked. Returns whether it did.
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every unrevoked session of a user. Returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: Timestamp,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
+    /// Unrevoked sessions (of one user, or of everybody), most recently used first. Expired
+    /// ones are included: the caller judges expiry with its current settings.
+    async fn unrevoked_sessions(
+        &self,
+        user_id: Option<Uuid>,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Deletes sessions revoked before `revoked_before`, last used before `used_before`, or
+    /// created before `created_before`. Returns how many.
+    async fn delete_sessions(
+        &self,
+        revoked_before: Timestamp,
+        used_before: Timestamp,
+        created_before: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// Every signing key.
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Adds a signing key.
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// A named secret.
+    async fn secret(&self, name: &str) -> Result<Option<SealedBlob>, StoreError>;
+    /// Stores a named secret unless one by that name exists (the first writer wins).
+    async fn insert_secret_if_absent(
+        &self,
+        name: &str,
+        secret: &SealedBlob,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,216 @@
+//! Login throttling: per username (so spreading attempts over many IPs does not help) and per
+//! client IP (a budget of failures per minute). Plain data and `now` in, decisions out.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
+/// The throttle's limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottlePolicy {
+    /// Straight failures a username may have before delays start.
+    pub free_failures: u32,
+    /// The first delay; each further failure doubles it.
+    pub first_delay: Duration,
+    /// The longest a username is ever held (the spec's 15 minutes).
+    pub max_delay: Duration,
+    /// Failures one IP may have in a minute before its logins are held for the rest of it.
+    pub ip_failures_per_minute: u32,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            free_failures: 5,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(15 * 60),
+            ip_failures_per_minute: 30,
+        }
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// Above this many tracked entries, stale ones are dropped on the next failure.
+const PRUNE_ABOVE: usize = 10_000;
+
+#[derive(Clone, Copy, Debug)]
+struct UserFailures {
+    count: u32,
+    held_until: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct IpWindow {
+    started: Timestamp,
+    count: u32,
+}
+
+/// Failure counts, in memory, per instance.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    policy: ThrottlePolicy,
+    users: HashMap<String, UserFailures>,
+    ips: HashMap<IpAddr, IpWindow>,
+}
+
+impl LoginThrottle {
+    /// An empty throttle with `policy`.
+    pub fn new(policy: ThrottlePolicy) -> Self {
+        Self {
+            policy,
+            users: HashMap::new(),
+            ips: HashMap::new(),
+        }
+    }
+
+    /// `Err(retry_after)` when a login for `user_key` from `ip` must wait.
+    pub fn check(
+        &self,
+        user_key: &str,
+        ip: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<(), Duration> {
+        let user_wait = self
+            .users
+            .get(user_key)
+            .map_or(Duration::ZERO, |u| u.held_until.since(now));
+        let ip_wait = ip
+            .and_then(|ip| self.ips.get(&ip))
+            .filter(|w| w.count >= self.policy.ip_failures_per_minute)
+            .map_or(Duration::ZERO, |w| w.started.plus(MINUTE).since(now));
+        match user_wait.max(ip_wait) {
+            Duration::ZERO => Ok(()),
+            wait => Err(wait),
+        }
+    }
+
+    /// Counts a failed login.
+    pub fn record_failure(&mut self, user_key: &str, ip: Option<IpAddr>, now: Timestamp) {
+        if self.users.len() + self.ips.len() > PRUNE_ABOVE {
+            self.prune(now);
+        }
+        let policy = self.policy;
+        let entry = self
+            .users
+            .entry(user_key.to_owned())
+            .or_insert(UserFailures {
+                count: 0,
+                held_until: now,
+            });
+        entry.count = entry.count.saturating_add(1);
+        if entry.count > policy.free_failures {
+            let doublings = (entry.count - policy.free_failures - 1).min(30);
+            let delay = policy
+                .first_delay
+                .saturating_mul(1 << doublings)
+                .min(policy.max_delay);
+            entry.held_until = now.plus(delay);
+        }
+        if let Some(ip) = ip {
+            let w = self.ips.entry(ip).or_insert(IpWindow {
+                started: now,
+                count: 0,
+            });
+            if now >= w.started.plus(MINUTE) {
+                *w = IpWindow {
+                    started: now,
+                    count: 0,
+                };
+            }
+            w.count = w.count.saturating_add(1);
+        }
+    }
+
+    /// A successful login clears the username's failures.
+    pub fn record_success(&mut self, user_key: &str) {
+        self.users.remove(user_key);
+    }
+
+    /// Drops entries that no longer hold anything back. A username's count is forgotten once it
+    /// has been quiet for the longest delay.
+    fn prune(&mut self, now: Timestamp) {
+        let max = self.policy.max_delay;
+        self.users.retain(|_, u| now < u.held_until.plus(max));
+        self.ips.retain(|_, w| now < w.started.plus(MINUTE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn five_failures_are_free_then_delays_grow() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        for _ in 0..5 {
+            t.record_failure("alice", None, at(0));
+            assert!(t.check("alice", None, at(0)).is_ok());
+        }
+        t.record_failure("alice", None, at(0));
+        assert_eq!(t.check("alice", None, at(0)), Err(Duration::from_secs(1)));
+        assert!(t.check("alice", None, at(1)).is_ok());
+        t.record_failure("alice", None, at(1));
+        assert_eq!(t.check("alice", None, at(1)), Err(Duration::from_secs(2)));
+        assert!(
+            t.check("bob", None, at(1)).is_ok(),
+            "other users are not held"
+        );
+    }
+
+    #[test]
+    fn no_hold_ever_exceeds_fifteen_minutes() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        for i in 0..100 {
+            t.record_failure("alice", None, at(i));
+        }
+        assert_eq!(
+            t.check("alice", None, at(99)),
+            Err(Duration::from_secs(900))
+        );
+        assert!(t.check("alice", None, at(99 + 900)).is_ok());
+    }
+
+    #[test]
+    fn failures_from_many_ips_still_hold_the_account() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        for i in 0..8u8 {
+            t.record_failure("alice", Some(IpAddr::from([10, 0, 0, i])), at(0));
+        }
+        assert!(
+            t.check("alice", Some(IpAddr::from([10, 0, 0, 99])), at(0))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn success_resets_the_count() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        for _ in 0..5 {
+            t.record_failure("alice", None, at(0));
+        }
+        t.record_success("alice");
+        t.record_failure("alice", None, at(0));
+        assert!(t.check("alice", None, at(0)).is_ok());
+    }
+
+    #[test]
+    fn an_ip_over_its_budget_waits_for_the_minute_to_end() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+        for i in 0..30 {
+            t.record_failure(&format!("user{i}"), ip, at(10));
+        }
+        assert_eq!(t.check("someone", ip, at(20)), Err(Duration::from_secs(50)));
+        assert!(
+            t.check("someone", Some(IpAddr::from([192, 0, 2, 2])), at(20))
+                .is_ok()
+        );
+        assert!(t.check("someone", ip, at(70)).is_ok());
+    }
+}
