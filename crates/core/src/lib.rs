@@ -22,6 +22,8 @@
 //! ```
 
 pub mod access_token;
+#[cfg(feature = "store-contract")]
+pub mod contract;
 mod domain;
 mod error;
 pub mod keys;

@@ -1,0 +1,285 @@
+//! The contract every [`Store`] must honour, as async checks each backend's tests call with a
+//! fresh, empty store. Enabled by the `store-contract` feature.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::keys::{SealedBlob, SigningAlg, StoredKey};
+use crate::{SessionRecord, Store, StoreError, Timestamp, User};
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: Uuid::new_v4(),
+        username: name.into(),
+        password_hash: "$argon2id$fake".into(),
+        created_at: at(1),
+    }
+}
+
+fn session(user: &User, now: i64) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        username: user.username.clone(),
+        generation: 0,
+        token_hash: vec![1; 32],
+        created_at: at(now),
+        rotated_at: at(now),
+        last_used_at: at(now),
+        revoked_at: None,
+        revoked_reason: None,
+        user_agent: Some("Mozilla/5.0 (contract)".into()),
+        ip: Some(IpAddr::from([203, 0, 113, 7])),
+    }
+}
+
+/// Runs every check against `store` (which must start empty).
+pub async fn run_all(store: Arc<dyn Store>) {
+    users_are_unique_without_regard_to_case(&*store).await;
+    sessions_round_trip(&*store).await;
+    rotation_is_a_compare_and_swap(&*store).await;
+    concurrent_rotations_have_exactly_one_winner(store.clone()).await;
+    revocation_is_per_session_or_per_user(&*store).await;
+    ended_sessions_are_deleted(&*store).await;
+    keys_and_secrets_round_trip(&*store).await;
+    store.ping().await.expect("ping");
+}
+
+async fn users_are_unique_without_regard_to_case(store: &dyn Store) {
+    let alice = user("Alice");
+    store.insert_user(&alice).await.expect("insert alice");
+    assert!(matches!(
+        store.insert_user(&user("aLICE")).await,
+        Err(StoreError::Conflict)
+    ));
+    let found = store
+        .user_by_name("alice")
+        .await
+        .expect("lookup")
+        .expect("alice exists");
+    assert_eq!(found, alice);
+    assert!(store.user_by_name("bob").await.expect("lookup").is_none());
+    store.insert_user(&user("bob")).await.expect("insert bob");
+    let names: Vec<String> = store
+        .users()
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["Alice", "bob"]);
+}
+
+async fn sessions_round_trip(store: &dyn Store) {
+    let u = user("carol");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()));
+    let no_ip = SessionRecord {
+        id: Uuid::new_v4(),
+        ip: None,
+        user_agent: None,
+        ..s.clone()
+    };
+    store.insert_session(&no_ip).await.expect("insert session");
+    assert_eq!(store.session(no_ip.id).await.expect("get"), Some(no_ip));
+    assert_eq!(store.session(Uuid::new_v4()).await.expect("get"), None);
+}
+
+async fn rotation_is_a_compare_and_swap(store: &dyn Store) {
+    let u = user("dave");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    assert!(
+        store
+            .rotate_session(s.id, 0, &[2; 32], at(2_000))
+            .await
+            .expect("rotate")
+    );
+    assert!(
+        !store
+            .rotate_session(s.id, 0, &[3; 32], at(2_001))
+            .await
+            .expect("stale rotate")
+    );
+    let now = store.session(s.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (now.generation, now.token_hash.as_slice()),
+        (1, [2u8; 32].as_slice())
+    );
+    assert_eq!(
+        (now.rotated_at, now.last_used_at, now.created_at),
+        (at(2_000), at(2_000), at(1_000))
+    );
+    assert!(
+        store
+            .revoke_session(s.id, at(3_000), "logout")
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .rotate_session(s.id, 1, &[4; 32], at(3_001))
+            .await
+            .expect("rotate revoked")
+    );
+}
+
+async fn concurrent_rotations_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let u = user("erin");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    let racers: Vec<_> = (0..50u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rotate_session(s.id, 0, &[i; 32], at(2_000)).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        if r.await.expect("join").expect("rotate") {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let after = store.session(s.id).await.expect("get").expect("exists");
+    assert_eq!(after.generation, 1);
+    assert_eq!(
+        after.token_hash,
+        vec![winners[0] as u8; 32],
+        "the winner's hash is stored"
+    );
+}
+
+async fn revocation_is_per_session_or_per_user(store: &dyn Store) {
+    let (u, other) = (user("frank"), user("grace"));
+    store.insert_user(&u).await.expect("insert");
+    store.insert_user(&other).await.expect("insert");
+    let (a, b, c) = (
+        session(&u, 1_000),
+        session(&u, 2_000),
+        session(&other, 1_000),
+    );
+    for s in [&a, &b, &c] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    let listed: Vec<Uuid> = store
+        .unrevoked_sessions(Some(u.id))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [b.id, a.id], "most recently used first");
+    assert!(
+        store
+            .revoke_session(a.id, at(5_000), "user")
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_session(a.id, at(6_000), "user")
+            .await
+            .expect("revoke again")
+    );
+    let revoked = store.session(a.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (revoked.revoked_at, revoked.revoked_reason.as_deref()),
+        (Some(at(5_000)), Some("user"))
+    );
+    assert_eq!(
+        store
+            .revoke_user_sessions(u.id, at(7_000), "logout_all")
+            .await
+            .expect("revoke all"),
+        1
+    );
+    assert!(
+        store
+            .unrevoked_sessions(Some(u.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let everyone = store.unrevoked_sessions(None).await.expect("list all");
+    assert!(
+        everyone.iter().any(|s| s.id == c.id),
+        "other users keep their sessions"
+    );
+}
+
+async fn ended_sessions_are_deleted(store: &dyn Store) {
+    let u = user("heidi");
+    store.insert_user(&u).await.expect("insert");
+    let (revoked, idle, old, live) = (
+        session(&u, 50_000),
+        session(&u, 10_000),
+        session(&u, 1_000),
+        session(&u, 50_000),
+    );
+    for s in [&revoked, &idle, &old, &live] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    store
+        .revoke_session(revoked.id, at(60_000), "logout")
+        .await
+        .expect("revoke");
+    // `old` was used recently (so it is not idle) but created long ago.
+    store
+        .rotate_session(old.id, 0, &[9; 32], at(55_000))
+        .await
+        .expect("rotate");
+    let before = store.unrevoked_sessions(None).await.expect("list").len();
+    let deleted = store
+        .delete_sessions(at(70_000), at(20_000), at(5_000))
+        .await
+        .expect("delete");
+    assert!(deleted >= 3, "revoked, idle and too-old sessions go");
+    for gone in [&revoked, &idle, &old] {
+        assert_eq!(store.session(gone.id).await.expect("get"), None);
+    }
+    assert!(store.session(live.id).await.expect("get").is_some());
+    assert!(store.unrevoked_sessions(None).await.expect("list").len() < before);
+}
+
+async fn keys_and_secrets_round_trip(store: &dyn Store) {
+    assert!(store.keys().await.expect("keys").is_empty());
+    let key = StoredKey::generate(SigningAlg::EdDSA, None, at(1), at(2)).expect("generate");
+    store.insert_key(&key).await.expect("insert key");
+    assert_eq!(store.keys().await.expect("keys"), vec![key]);
+
+    assert_eq!(store.secret("s").await.expect("secret"), None);
+    let first = SealedBlob {
+        material: vec![1, 2, 3],
+        sealed: true,
+    };
+    store
+        .insert_secret_if_absent("s", &first)
+        .await
+        .expect("insert");
+    store
+        .insert_secret_if_absent(
+            "s",
+            &SealedBlob {
+                material: vec![9],
+                sealed: false,
+            },
+        )
+        .await
+        .expect("insert again");
+    assert_eq!(
+        store.secret("s").await.expect("secret"),
+        Some(first),
+        "the first writer wins"
+    );
+}

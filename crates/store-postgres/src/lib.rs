@@ -1,0 +1,1 @@
+//! placeholder: the PostgreSQL store is being written.
