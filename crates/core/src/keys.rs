@@ -93,7 +93,8 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
 
 /// The key-encryption key (`TESSERA_KEY_ENCRYPTION_KEY`): seals private keys and secrets at
 /// rest with AES-256-GCM, so a database dump alone yields no usable key.
-pub struct Kek(RandomizedNonceKey);
+#[derive(Clone)]
+pub struct Kek([u8; 32]);
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,18 +112,21 @@ impl Kek {
             .map_err(|_| {
                 "must be 32 bytes written in base64 (e.g. `openssl rand -base64 32`)".to_string()
             })?;
-        if bytes.len() != 32 {
-            return Err(format!("must be 32 bytes, not {}", bytes.len()));
-        }
-        RandomizedNonceKey::new(&AES_256_GCM, &bytes)
-            .map(Self)
-            .map_err(|_| "is not a usable AES-256 key".to_string())
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("must be 32 bytes, not {}", b.len()))?;
+        Ok(Self(bytes))
+    }
+
+    fn aead(&self) -> Result<RandomizedNonceKey, Error> {
+        RandomizedNonceKey::new(&AES_256_GCM, &self.0)
+            .map_err(|_| Error::Internal("unusable AES-256 key".into()))
     }
 
     fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let mut buf = plaintext.to_vec();
         let nonce = self
-            .0
+            .aead()?
             .seal_in_place_append_tag(Aad::from(aad.as_bytes()), &mut buf)
             .map_err(|_| Error::Internal("sealing a key failed".into()))?;
         let mut out = nonce.as_ref().to_vec();
@@ -143,7 +147,7 @@ impl Kek {
         let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
         let mut buf = ct.to_vec();
         let plain = self
-            .0
+            .aead()?
             .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
             .map_err(|_| bad())?;
         Ok(plain.to_vec())

@@ -1,1 +1,123 @@
-//! placeholder
+//! The `tessera` server as a library: configuration layering, store selection, and the serve
+//! loop with its background jobs. The binary (`main.rs`) adds the CLI; tests use this crate to
+//! run the real server in-process.
+//!
+//! Start at [`build_app`] and [`serve`].
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tessera_core::{Clock, KEY_RELOAD_INTERVAL, Store, Tessera};
+use tessera_http::{AppState, HttpConfig};
+use tokio::net::TcpListener;
+
+pub use config::{Config, SettingsArgs};
+
+/// How often the cleanup job deletes long-ended sessions.
+const CLEANUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Opens (and migrates) the store the URL names: `sqlite:` or `postgres://`.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = tessera_store_sqlite::SqliteStore::connect(url)
+            .await
+            .with_context(|| format!("cannot open the SQLite database {url}"))?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!(
+            "the database URL must start with sqlite:// (PostgreSQL support is not built yet)"
+        )
+    }
+}
+
+/// A ready-to-serve application.
+pub struct App {
+    /// The whole HTTP API.
+    pub router: Router,
+    /// The session service behind it.
+    pub tessera: Arc<Tessera>,
+    /// The issuer it signs as.
+    pub issuer: String,
+}
+
+/// Opens the store and the service and builds the router for a server bound to `bound`.
+pub async fn build_app(
+    config: &Config,
+    bound: SocketAddr,
+    demo: bool,
+    metrics: Option<PrometheusHandle>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
+    let store = open_store(&config.database_url).await?;
+    let issuer = config.issuer_for(bound);
+    let mut settings = config.settings_for(&issuer);
+    if demo && !config.access_ttl_explicit {
+        settings.access_ttl = Duration::from_secs(30);
+    }
+    let tessera = Arc::new(
+        Tessera::open(store, settings, config.kek.clone(), clock)
+            .await
+            .context("cannot start the session service")?,
+    );
+    let http = HttpConfig {
+        allowed_origins: config.origins_for(&issuer),
+        cookie_secure: config.cookie_secure,
+        cookie_path: "/auth".into(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        metrics,
+    };
+    let router = tessera_http::router(AppState::new(tessera.clone(), http));
+    Ok(App {
+        router,
+        tessera,
+        issuer,
+    })
+}
+
+/// Starts the background jobs: key reload (so rotations by other instances or the CLI are
+/// picked up) and the cleanup of ended sessions. They stop when the returned handle is
+/// aborted or the runtime ends.
+pub fn spawn_background_jobs(
+    tessera: Arc<Tessera>,
+    retention: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let mut cleanup = tokio::time::interval(CLEANUP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = reload.tick() => {
+                    if let Err(e) = tessera.reload_keys().await {
+                        tracing::warn!(error = %e, "reloading keys failed; keeping the current ones");
+                    }
+                }
+                _ = cleanup.tick() => match tessera.purge_ended_sessions(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "deleted ended sessions"),
+                    Err(e) => tracing::warn!(error = %e, "session cleanup failed; will retry"),
+                },
+            }
+        }
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, passing peer addresses to handlers.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server failed")
+}

@@ -1,0 +1,187 @@
+//! [`ApiError`]: the one place where outcomes become status codes and JSON error bodies.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_core::{Error, RefreshRejection};
+
+/// Everything an endpoint can answer with instead of success.
+#[derive(Debug)]
+pub enum ApiError {
+    /// An outcome of the session service.
+    Core(Error),
+    /// A malformed request: bad JSON, a missing or over-long field, a wrong content type.
+    BadRequest(String),
+    /// The body is over the 16 KiB limit.
+    PayloadTooLarge,
+    /// A cookie-authenticated request from a disallowed origin or site.
+    CsrfRejected(&'static str),
+    /// No Bearer token was sent.
+    MissingBearer,
+    /// No route.
+    NotFound,
+    /// A route, but not for this method.
+    MethodNotAllowed,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self::Core(e)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn retry_after(d: Duration) -> HeaderValue {
+    // Round up: "retry after 0 seconds" would invite an immediate, refused retry.
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description, reason) = match &self {
+            Self::Core(e) => match e {
+                Error::InvalidRequest(m) => {
+                    (StatusCode::BAD_REQUEST, "invalid_request", m.clone(), None)
+                }
+                Error::InvalidCredentials => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    e.to_string(),
+                    None,
+                ),
+                Error::RateLimited { .. } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many failed attempts; retry after the time in Retry-After".to_owned(),
+                    None,
+                ),
+                Error::InvalidToken(m) => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    (*m).to_owned(),
+                    None,
+                ),
+                Error::InvalidRefreshToken(r) => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_refresh_token",
+                    refresh_description(*r).to_owned(),
+                    Some(r.as_str()),
+                ),
+                Error::RegistrationClosed => (
+                    StatusCode::FORBIDDEN,
+                    "registration_closed",
+                    e.to_string(),
+                    None,
+                ),
+                Error::UsernameTaken => {
+                    (StatusCode::CONFLICT, "username_taken", e.to_string(), None)
+                }
+                Error::NotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
+                Error::Unavailable(source) => {
+                    tracing::warn!(error = %source, "storage unavailable");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the service is temporarily unavailable; retry shortly".to_owned(),
+                        None,
+                    )
+                }
+                Error::Internal(detail) => {
+                    tracing::error!(error = %detail, "internal error");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "internal error".to_owned(),
+                        None,
+                    )
+                }
+            },
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone(), None),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "request body is over 16 KiB".to_owned(),
+                None,
+            ),
+            Self::CsrfRejected(m) => (
+                StatusCode::FORBIDDEN,
+                "csrf_rejected",
+                (*m).to_owned(),
+                None,
+            ),
+            Self::MissingBearer => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "an Authorization: Bearer token is required".to_owned(),
+                None,
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource".to_owned(),
+                None,
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here".to_owned(),
+                None,
+            ),
+        };
+        let mut response = (
+            status,
+            Json(Body {
+                error: code,
+                error_description: description,
+                reason,
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::MissingBearer => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Core(Error::InvalidToken(m)) => {
+                // The descriptions are our own static ASCII texts, without quotes.
+                let challenge =
+                    format!("Bearer error=\"invalid_token\", error_description=\"{m}\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            Self::Core(Error::RateLimited { retry_after: d }) => {
+                headers.insert(header::RETRY_AFTER, retry_after(*d));
+            }
+            Self::Core(Error::Unavailable(_)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+fn refresh_description(r: RefreshRejection) -> &'static str {
+    match r {
+        RefreshRejection::Missing => "no refresh token was sent",
+        RefreshRejection::Unknown => "the refresh token is not recognised",
+        RefreshRejection::Revoked => "the session has been revoked",
+        RefreshRejection::Expired => "the session has expired",
+        RefreshRejection::Reused => {
+            "the refresh token was already used; the session has been revoked"
+        }
+    }
+}

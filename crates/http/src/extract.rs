@@ -1,0 +1,328 @@
+//! Reading requests: JSON bodies, Bearer tokens, the refresh cookie, the client's address, and
+//! the CSRF check for cookie-authenticated calls.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use tessera_core::{AccessClaims, ClientInfo, Error};
+
+use crate::error::ApiError;
+use crate::{AppState, HttpConfig};
+
+/// A JSON body that may be absent: `None` for an empty body.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json_type = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        if !json_type {
+            return Err(ApiError::BadRequest(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| Self(Some(v)))
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// A JSON body that must be present.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match OptionalJson::<T>::from_request(req, state).await? {
+            OptionalJson(Some(v)) => Ok(Self(v)),
+            OptionalJson(None) => Err(ApiError::BadRequest("a JSON body is required".into())),
+        }
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The Bearer token of a request. A missing header (or another scheme) is `MissingBearer`;
+/// several `Authorization` headers or a malformed one is an invalid token.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(ApiError::MissingBearer);
+    };
+    let invalid = |why| ApiError::Core(Error::InvalidToken(why));
+    if values.next().is_some() {
+        return Err(invalid("more than one Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| invalid("malformed Authorization header"))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingBearer);
+    }
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(invalid("malformed Bearer token"));
+    }
+    Ok(token)
+}
+
+/// Claims of a valid access token, checked without touching the database (signature, header,
+/// `exp`/`nbf`/`iss`/`aud`). A logged-out session's token stays valid until it expires; use
+/// [`LiveSession`] where that matters.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub AccessClaims);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        Ok(Self(app.tessera.verify(bearer(&parts.headers)?)?))
+    }
+}
+
+/// Claims of a valid access token whose session is still live (one database read).
+#[derive(Clone, Debug)]
+pub struct LiveSession(pub AccessClaims);
+
+impl<S: Send + Sync> FromRequestParts<S> for LiveSession
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        Ok(Self(
+            app.tessera.verify_live(bearer(&parts.headers)?).await?,
+        ))
+    }
+}
+
+/// The refresh token from the cookie. Two cookies of that name make the request ambiguous.
+pub fn refresh_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for c in cookie::Cookie::split_parse(value).flatten() {
+            if c.name() == name {
+                if found.is_some() {
+                    return Err(ApiError::BadRequest(format!("more than one {name} cookie")));
+                }
+                found = Some(c.value().to_owned());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Refuses a cookie-authenticated request that a browser sent on another site's behalf.
+pub fn check_csrf(headers: &HeaderMap, config: &HttpConfig) -> Result<(), ApiError> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| config.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return Err(ApiError::CsrfRejected(
+                "this origin may not use the refresh cookie",
+            ));
+        }
+    }
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err(ApiError::CsrfRejected(
+            "cross-site requests may not use the refresh cookie",
+        ));
+    }
+    // A form post needs no CORS preflight; our client sends no body or JSON.
+    if headers.get(header::CONTENT_TYPE).is_some() && !is_json(headers) {
+        return Err(ApiError::CsrfRejected(
+            "cookie-authenticated requests must not carry a form body",
+        ));
+    }
+    Ok(())
+}
+
+/// Who is calling: the peer address (the `X-Forwarded-For` client when the peer is a trusted
+/// proxy) and the `User-Agent`. The peer address needs the server to be run with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; without it the IP is unknown.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = peer.map(|peer| forwarded_client(peer, &parts.headers, &app.config));
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(ClientInfo { ip, user_agent }))
+    }
+}
+
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, config: &HttpConfig) -> IpAddr {
+    let trusted = |ip: &IpAddr| config.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    // Walk from the nearest hop outwards; the first address that is not one of our proxies is
+    // the client (anything further left could have been written by the client itself).
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|h| h.trim().parse().ok())
+        .collect();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = hop;
+        if !trusted(&hop) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn config() -> HttpConfig {
+        let mut c = HttpConfig::new("https://app.example");
+        c.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        c
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let c = config();
+        let xff = headers(&[("x-forwarded-for", "198.51.100.9, 203.0.113.5, 10.1.2.3")]);
+        assert_eq!(
+            forwarded_client("10.0.0.1".parse().unwrap(), &xff, &c),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            forwarded_client("192.0.2.1".parse().unwrap(), &xff, &c),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(
+            forwarded_client("10.0.0.1".parse().unwrap(), &garbage, &c),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn csrf_check_refuses_foreign_origins_and_form_bodies() {
+        let c = config();
+        assert!(check_csrf(&headers(&[]), &c).is_ok());
+        assert!(check_csrf(&headers(&[("origin", "https://app.example")]), &c).is_ok());
+        for bad in [
+            headers(&[("origin", "null")]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[("origin", "https://app.example.evil.example")]),
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("content-type", "application/x-www-form-urlencoded")]),
+        ] {
+            assert!(matches!(
+                check_csrf(&bad, &c),
+                Err(ApiError::CsrfRejected(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert_eq!(
+            bearer(&headers(&[("authorization", "Bearer abc")])).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            bearer(&headers(&[("authorization", "bearer abc")])).unwrap(),
+            "abc"
+        );
+        assert!(matches!(
+            bearer(&headers(&[])),
+            Err(ApiError::MissingBearer)
+        ));
+        assert!(matches!(
+            bearer(&headers(&[("authorization", "Basic Zm9vOmJhcg==")])),
+            Err(ApiError::MissingBearer)
+        ));
+        for bad in [
+            headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            headers(&[("authorization", "Bearer ")]),
+            headers(&[("authorization", "Bearer a b")]),
+        ] {
+            assert!(matches!(
+                bearer(&bad),
+                Err(ApiError::Core(Error::InvalidToken(_)))
+            ));
+        }
+    }
+
+    #[test]
+    fn two_refresh_cookies_are_ambiguous() {
+        let one = headers(&[("cookie", "a=1; tessera_refresh=xyz")]);
+        assert_eq!(
+            refresh_cookie(&one, "tessera_refresh").unwrap().as_deref(),
+            Some("xyz")
+        );
+        let two = headers(&[
+            ("cookie", "tessera_refresh=x"),
+            ("cookie", "tessera_refresh=y"),
+        ]);
+        assert!(refresh_cookie(&two, "tessera_refresh").is_err());
+        assert_eq!(
+            refresh_cookie(&headers(&[]), "tessera_refresh").unwrap(),
+            None
+        );
+    }
+}

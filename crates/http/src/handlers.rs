@@ -1,0 +1,214 @@
+//! The `/auth/*` endpoints.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use tessera_core::{Error, Issued, RefreshRejection};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Client, JsonBody, LiveSession, OptionalJson, check_csrf, refresh_cookie};
+use crate::wire::{
+    Credentials, Delivery, Me, RefreshBody, Registered, SessionList, SessionView, TokenResponse,
+    rfc3339,
+};
+use crate::{AppState, HttpConfig};
+
+pub async fn register(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
+    let user = app.tessera.register(&body.username, body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            user_id: user.id,
+            username: user.username,
+        }),
+    )
+        .into_response())
+}
+
+pub async fn login(
+    State(app): State<AppState>,
+    Client(client): Client,
+    JsonBody(creds): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
+    let issued = app
+        .tessera
+        .login(&creds.username, creds.password, &client)
+        .await?;
+    Ok(token_response(&app.config, issued, creds.delivery))
+}
+
+/// Where a refresh or logout found its token.
+enum Presented {
+    Body(Option<String>),
+    Cookie(Option<String>),
+}
+
+/// Finds the refresh token in the body or the cookie (not both), applying the CSRF check to
+/// cookie-authenticated calls.
+fn presented_token(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Option<RefreshBody>,
+) -> Result<Presented, ApiError> {
+    let from_body = body.and_then(|b| b.refresh_token);
+    let from_cookie = refresh_cookie(headers, &app.config.cookie_name())?;
+    match (from_body, from_cookie) {
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(
+            "send the refresh token in the cookie or in the body, not both".into(),
+        )),
+        (Some(token), None) => Ok(Presented::Body(Some(token))),
+        (None, cookie) => {
+            check_csrf(headers, &app.config)?;
+            Ok(Presented::Cookie(cookie))
+        }
+    }
+}
+
+pub async fn refresh(
+    State(app): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<RefreshBody>,
+) -> Result<Response, ApiError> {
+    let presented = presented_token(&app, &headers, body)?;
+    let (token, delivery) = match &presented {
+        Presented::Body(t) => (t.as_deref(), Delivery::Body),
+        Presented::Cookie(t) => (t.as_deref(), Delivery::Cookie),
+    };
+    match app.tessera.refresh(token, &client).await {
+        Ok(issued) => Ok(token_response(&app.config, issued, delivery)),
+        Err(e @ Error::InvalidRefreshToken(reason)) if delivery == Delivery::Cookie => {
+            let mut response = ApiError::Core(e).into_response();
+            // A dead cookie is cleared so the browser stops sending it. A missing one has
+            // nothing to clear.
+            if reason != RefreshRejection::Missing {
+                set_cookie(&mut response, clear_cookie(&app.config));
+            }
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<RefreshBody>,
+) -> Result<Response, ApiError> {
+    let token = match presented_token(&app, &headers, body)? {
+        Presented::Body(t) | Presented::Cookie(t) => t,
+    };
+    app.tessera.logout(token.as_deref()).await?;
+    Ok(no_content_clearing_cookie(&app.config))
+}
+
+pub async fn logout_all(
+    State(app): State<AppState>,
+    LiveSession(claims): LiveSession,
+) -> Result<Response, ApiError> {
+    app.tessera.logout_all(claims.sub).await?;
+    Ok(no_content_clearing_cookie(&app.config))
+}
+
+pub async fn me(LiveSession(claims): LiveSession) -> Json<Me> {
+    Json(Me {
+        user_id: claims.sub,
+        username: claims.username,
+        session_id: claims.sid,
+    })
+}
+
+pub async fn sessions(
+    State(app): State<AppState>,
+    LiveSession(claims): LiveSession,
+) -> Result<Response, ApiError> {
+    let sessions = app
+        .tessera
+        .sessions(Some(claims.sub))
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.record.id,
+            created_at: rfc3339(s.record.created_at),
+            last_used_at: rfc3339(s.record.last_used_at),
+            expires_at: rfc3339(s.expires_at),
+            user_agent: s.record.user_agent,
+            ip: s.record.ip.map(|ip| ip.to_string()),
+            current: s.record.id == claims.sid,
+        })
+        .collect();
+    Ok(no_store(Json(SessionList { sessions }).into_response()))
+}
+
+pub async fn revoke_session(
+    State(app): State<AppState>,
+    LiveSession(claims): LiveSession,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    app.tessera
+        .revoke_session(id, Some(claims.sub), "user")
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn token_response(config: &HttpConfig, issued: Issued, delivery: Delivery) -> Response {
+    let body_token = (delivery == Delivery::Body).then(|| issued.refresh_token.clone());
+    let mut response = no_store(
+        Json(TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            session_id: issued.session_id,
+            refresh_token: body_token,
+        })
+        .into_response(),
+    );
+    if delivery == Delivery::Cookie {
+        let max_age = i64::try_from(issued.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
+        set_cookie(
+            &mut response,
+            refresh_cookie_value(config, issued.refresh_token, max_age),
+        );
+    }
+    response
+}
+
+fn refresh_cookie_value(config: &HttpConfig, value: String, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build((config.cookie_name(), value))
+        .http_only(true)
+        .secure(config.cookie_secure)
+        .same_site(SameSite::Strict)
+        .path(config.cookie_path.clone())
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+}
+
+fn clear_cookie(config: &HttpConfig) -> Cookie<'static> {
+    refresh_cookie_value(config, String::new(), 0)
+}
+
+fn set_cookie(response: &mut Response, cookie: Cookie<'static>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn no_content_clearing_cookie(config: &HttpConfig) -> Response {
+    let mut response = no_store(StatusCode::NO_CONTENT.into_response());
+    set_cookie(&mut response, clear_cookie(config));
+    response
+}

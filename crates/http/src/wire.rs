@@ -1,0 +1,80 @@
+//! Request and response bodies, as they appear on the wire.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// `POST /auth/register` and `POST /auth/login`.
+#[derive(Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// Where the login's refresh token goes.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// An HttpOnly cookie (browsers).
+    #[default]
+    Cookie,
+    /// The response body (native apps, CLIs, servers).
+    Body,
+}
+
+/// `POST /auth/refresh` and `POST /auth/logout` with the token in the body.
+#[derive(Deserialize, Default)]
+pub struct RefreshBody {
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Registered {
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+/// RFC 6749 §5.1-shaped token response.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub session_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Me {
+    pub user_id: Uuid,
+    pub username: String,
+    pub session_id: Uuid,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Serialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// RFC 3339 UTC, e.g. `2026-11-29T20:15:00.123Z`.
+pub fn rfc3339(t: tessera_core::Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_millis()) * 1_000_000)
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
