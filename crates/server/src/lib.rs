@@ -30,9 +30,11 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
             .with_context(|| format!("cannot open the SQLite database {url}"))?;
         Ok(Arc::new(store))
     } else {
-        anyhow::bail!(
-            "the database URL must start with sqlite:// (PostgreSQL support is not built yet)"
-        )
+        // The URL may carry a password: it is not repeated in the error.
+        let store = tessera_store_postgres::PostgresStore::connect(url)
+            .await
+            .context("cannot open the PostgreSQL database")?;
+        Ok(Arc::new(store))
     }
 }
 

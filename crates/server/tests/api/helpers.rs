@@ -1,0 +1,346 @@
+//! `spawn_app()`: the real server, in-process, on a random port, with a database of its own
+//! and a clock the test moves by hand.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tessera::{Config, SettingsArgs};
+use tessera_core::{Clock, ManualClock, SystemClock, Tessera};
+use tessera_store_postgres::testing::{ThrowawayDb, throwaway_database};
+use tokio::net::TcpListener;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const COOKIE: &str = "__Secure-tessera_refresh";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once per backend, as `sqlite::name` and
+/// `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// One Prometheus recorder for the whole test process (the `metrics` facade is global).
+fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("install recorder")
+        })
+        .clone()
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Where a test's data lives; dropped (with the data) by [`TestApp::cleanup`].
+pub enum Db {
+    Sqlite(PathBuf),
+    Postgres(ThrowawayDb),
+}
+
+impl Db {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir =
+                    std::env::temp_dir().join(format!("tessera-api-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                Some(Self::Sqlite(dir))
+            }
+            Backend::Postgres => throwaway_database().await.map(Self::Postgres),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.join("tessera.db").display()),
+            Self::Postgres(db) => db.url().to_owned(),
+        }
+    }
+
+    pub async fn remove(self) {
+        match self {
+            Self::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres(db) => db.drop_db().await,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub tessera: Arc<Tessera>,
+    pub clock: ManualClock,
+    pub db: Option<Db>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// A signed-in client: what a login handed back.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub sid: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts a server with the spec's defaults on a fresh database (`None`: no PostgreSQL here,
+/// test skipped with a notice).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on a fresh database with settings changed by `tweak`.
+pub async fn spawn_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut SettingsArgs),
+) -> Option<TestApp> {
+    let db = Db::new(backend).await?;
+    let mut args = SettingsArgs::default();
+    tweak(&mut args);
+    let clock = ManualClock::new(SystemClock.now());
+    Some(start_on(db, args, clock).await)
+}
+
+/// Starts a server on an existing database (a restart), keeping the clock.
+pub async fn start_on(db: Db, mut args: SettingsArgs, clock: ManualClock) -> TestApp {
+    init_logs();
+    args.database = Some(db.url());
+    args.bind = Some("127.0.0.1:0".into());
+    let config = Config::resolve(args).expect("test settings are valid");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = tessera::build_app(
+        &config,
+        addr,
+        false,
+        Some(metrics()),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("build app");
+    let server = tokio::spawn(async move {
+        tessera::serve(listener, app.router, std::future::pending())
+            .await
+            .expect("serve");
+    });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        base: format!("http://{addr}"),
+        http,
+        tessera: app.tessera,
+        clock,
+        db: Some(db),
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and deletes its database.
+    pub async fn cleanup(mut self) {
+        self.server.abort();
+        if let Some(db) = self.db.take() {
+            db.remove().await;
+        }
+    }
+
+    /// Stops the server but keeps the database, for a restart.
+    pub fn stop(mut self) -> (Db, ManualClock) {
+        self.server.abort();
+        (self.db.take().expect("db"), self.clock.clone())
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/register",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `username` and logs in (cookie delivery).
+    pub async fn signed_in(&self, username: &str) -> Session {
+        let r = self.register(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
+        let r = self.login(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        session_of(r).await
+    }
+
+    /// Logs an existing user in again (a second device).
+    pub async fn another_device(&self, username: &str) -> Session {
+        let r = self.login(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        session_of(r).await
+    }
+
+    pub async fn refresh_with_cookie(&self, token: &str) -> Response {
+        self.http
+            .post(self.url("/auth/refresh"))
+            .header("cookie", format!("{COOKIE}={token}"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn refresh_with_body(&self, token: &str) -> Response {
+        self.post_json("/auth/refresh", &json!({"refresh_token": token}))
+            .await
+    }
+
+    pub async fn get_with(&self, path: &str, access: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        metric_value(&text, name)
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+    }
+}
+
+/// Sums the samples of `name` (an exact series name, labels included) in Prometheus text.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| *series == name)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+/// The refresh cookie a response sets: (value, attributes as written).
+pub fn set_cookie(r: &Response) -> Option<(String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=')?;
+            (name.trim() == COOKIE || name.trim() == "tessera_refresh")
+                .then(|| (value.to_owned(), attrs.trim().to_owned()))
+        })
+}
+
+/// The session a successful cookie-delivery login or refresh hands back.
+pub async fn session_of(r: Response) -> Session {
+    assert_eq!(r.status(), StatusCode::OK);
+    let (refresh, _) = set_cookie(&r).expect("refresh cookie");
+    let body: Value = r.json().await.expect("json");
+    Session {
+        access: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh,
+        sid: body["session_id"].as_str().expect("session_id").to_owned(),
+    }
+}
+
+/// Status and JSON body of an error response, checking the spec's error shape.
+pub async fn error_of(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/json"),
+        "error bodies are JSON, got {ct}"
+    );
+    let body: Value = r.json().await.expect("json error body");
+    assert!(body["error"].is_string(), "error code in {body}");
+    assert!(
+        body["error_description"].is_string(),
+        "error_description in {body}"
+    );
+    (status, body)
+}
+
+/// Decodes a JWT segment (no verification) for assertions.
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).expect("segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}

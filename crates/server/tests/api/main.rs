@@ -1,0 +1,12 @@
+//! Black-box tests of the whole HTTP API: a real server on a random port, a fresh database per
+//! test (SQLite, and PostgreSQL where it is reachable), a clock the tests move by hand.
+//! One binary with modules, since every integration-test file links on its own.
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod keys;
+mod misc;
+mod refresh;
+mod sessions;
