@@ -60,9 +60,9 @@ async fn fifty_rotations_from_two_instances_have_exactly_one_winner() {
     // Two pools, as two `tessera` instances sharing the database would have.
     let (a, b) = (db.store().await, db.store().await);
     let u = user("racer");
-    a.insert_user(&u).await.unwrap();
+    a.insert_user(&u).await.expect("insert user");
     let s = session(&u, None);
-    a.insert_session(&s).await.unwrap();
+    a.insert_session(&s).await.expect("insert session");
 
     let start = Arc::new(Barrier::new(50));
     let racers: Vec<_> = (0..50u8)
@@ -77,12 +77,12 @@ async fn fifty_rotations_from_two_instances_have_exactly_one_winner() {
         .collect();
     let mut winners = Vec::new();
     for (i, racer) in racers.into_iter().enumerate() {
-        if racer.await.unwrap().unwrap() {
+        if racer.await.expect("join").expect("rotate") {
             winners.push(i as u8);
         }
     }
     assert_eq!(winners.len(), 1, "exactly one rotation wins: {winners:?}");
-    let after = b.session(s.id).await.unwrap().unwrap();
+    let after = b.session(s.id).await.expect("get").expect("exists");
     assert_eq!(
         (after.generation, after.token_hash),
         (1, vec![winners[0]; 32])
@@ -108,8 +108,10 @@ async fn an_unreachable_server_is_unavailable_within_the_acquire_timeout() {
 #[tokio::test]
 async fn a_server_that_never_answers_is_unavailable_after_the_acquire_timeout() {
     // Accepts connections and never says a word: a hung server, or packets silently dropped.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((conn, _)) = listener.accept().await {
@@ -160,9 +162,9 @@ async fn instances_starting_together_migrate_once_and_keep_data_on_reconnect() {
         PostgresStore::connect(db.url()),
         PostgresStore::connect(db.url())
     );
-    let (a, b) = (a.unwrap(), b.unwrap());
-    let key = StoredKey::generate(SigningAlg::EdDSA, None, at(1), at(1)).unwrap();
-    a.insert_key(&key).await.unwrap();
+    let (a, b) = (a.expect("connect a"), b.expect("connect b"));
+    let key = StoredKey::generate(SigningAlg::EdDSA, None, at(1), at(1)).expect("generate");
+    a.insert_key(&key).await.expect("insert key");
     assert!(matches!(
         a.insert_key(&key).await,
         Err(StoreError::Conflict)
@@ -171,8 +173,8 @@ async fn instances_starting_together_migrate_once_and_keep_data_on_reconnect() {
     b.close().await;
 
     let reopened = db.store().await;
-    reopened.migrate().await.unwrap();
-    assert_eq!(reopened.keys().await.unwrap(), vec![key]);
+    reopened.migrate().await.expect("migrate again");
+    assert_eq!(reopened.keys().await.expect("keys"), vec![key]);
     reopened.close().await;
     db.drop_db().await;
 }
@@ -184,7 +186,7 @@ async fn every_kind_of_client_address_round_trips() {
     };
     let store = db.store().await;
     let u = user("Ip.Tester");
-    store.insert_user(&u).await.unwrap();
+    store.insert_user(&u).await.expect("insert user");
     for ip in [
         "203.0.113.7",
         "0.0.0.0",
@@ -193,9 +195,9 @@ async fn every_kind_of_client_address_round_trips() {
         "::ffff:192.0.2.1",
         "fe80::1:2:3:4",
     ] {
-        let s = session(&u, Some(ip.parse().unwrap()));
-        store.insert_session(&s).await.unwrap();
-        assert_eq!(store.session(s.id).await.unwrap(), Some(s), "{ip}");
+        let s = session(&u, Some(ip.parse().expect("an address")));
+        store.insert_session(&s).await.expect("insert session");
+        assert_eq!(store.session(s.id).await.expect("get"), Some(s), "{ip}");
     }
     store.close().await;
     db.drop_db().await;
