@@ -497,14 +497,13 @@ impl Tessera {
             return Ok(());
         };
         // Any token of the family (current or older: the tag proves we issued it) may end it.
-        if token.generation() <= record.generation {
-            if self
+        if token.generation() <= record.generation
+            && self
                 .store
                 .revoke_session(record.id, self.now(), "logout")
                 .await?
-            {
-                tracing::info!(user_id = %record.user_id, session_id = %record.id, "logout");
-            }
+        {
+            tracing::info!(user_id = %record.user_id, session_id = %record.id, "logout");
         }
         Ok(())
     }

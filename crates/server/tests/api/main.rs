@@ -2,6 +2,9 @@
 //! test (SQLite, and PostgreSQL where it is reachable), a clock the tests move by hand.
 //! One binary with modules, since every integration-test file links on its own.
 
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod accounts;
