@@ -1,0 +1,696 @@
+//! The `tessera` CLI, run as a process against a temporary database.
+//!
+//! Each test gets its own directory (database, config files, captured output) and, when it
+//! needs a server, its own port. Children run with a cleared environment, so a `TESSERA_*`
+//! variable in the developer's shell cannot change what is tested.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+/// Generous: debug builds, two cores and other engineers compiling in the same tree.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A temporary directory with a database URL in it; deleted on drop.
+struct Cli {
+    dir: PathBuf,
+    runs: AtomicUsize,
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How a finished command ended, with what it printed.
+#[derive(Debug)]
+struct Run {
+    args: Vec<String>,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns standard output.
+    fn ok(&self) -> &str {
+        assert!(
+            self.status.success(),
+            "`tessera {}` failed ({}): {}",
+            self.args.join(" "),
+            self.status,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts failure with exactly one line on standard error, and returns that line.
+    fn one_line_error(&self) -> &str {
+        assert!(
+            !self.status.success(),
+            "`tessera {}` should have failed; stdout: {}",
+            self.args.join(" "),
+            self.stdout
+        );
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "`tessera {}` should say one line on stderr, said: {:?}",
+            self.args.join(" "),
+            self.stderr
+        );
+        assert!(!lines[0].trim().is_empty(), "the error line is blank");
+        lines[0]
+    }
+}
+
+impl Cli {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        Self {
+            dir,
+            runs: AtomicUsize::new(0),
+        }
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.dir.join("t.db")
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.db_path().display())
+    }
+
+    /// `tessera ARGS` with nothing inherited but `PATH`, and `HOME` in the test directory.
+    fn bare(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.dir)
+            .current_dir(&self.dir)
+            .args(args);
+        cmd
+    }
+
+    /// `tessera ARGS` on this test's database, named by `TESSERA_DATABASE_URL`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.bare(args);
+        cmd.env("TESSERA_DATABASE_URL", self.url());
+        cmd
+    }
+
+    /// Files that capture one child's output (files rather than pipes, so a chatty server
+    /// never blocks on a full pipe).
+    fn output_files(&self) -> (PathBuf, PathBuf) {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst);
+        (
+            self.dir.join(format!("run{n}.out")),
+            self.dir.join(format!("run{n}.err")),
+        )
+    }
+
+    /// Runs `cmd` to completion, feeding it `stdin`; fails the test if it outlives
+    /// [`DEADLINE`].
+    fn finish(&self, mut cmd: Command, stdin: Option<&str>) -> Run {
+        let args = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let (out, err) = self.output_files();
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(File::create(&out).expect("stdout file"))
+        .stderr(File::create(&err).expect("stderr file"));
+        let mut child = ChildGuard(cmd.spawn().expect("start tessera"));
+        if let Some(text) = stdin {
+            let mut pipe = child.0.stdin.take().expect("stdin pipe");
+            pipe.write_all(text.as_bytes()).expect("write stdin");
+        }
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.0.try_wait().expect("wait for tessera") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "`tessera {args:?}` still running after {DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            args,
+            status,
+            stdout: std::fs::read_to_string(out).expect("read stdout"),
+            stderr: std::fs::read_to_string(err).expect("read stderr"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.finish(self.command(args), None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.finish(self.command(args), Some(stdin))
+    }
+
+    /// `tessera user add NAME --password-stdin`, the way a shell pipes it (trailing newline).
+    fn add_user(&self, name: &str, password: &str) {
+        self.run_with_stdin(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        )
+        .ok();
+    }
+
+    /// `tessera serve` on a free port, with `env` added; waits until `/healthz` answers.
+    async fn serve(&self, env: &[(&str, &str)]) -> Server {
+        let mut last_error = String::new();
+        // A free port found by binding and dropping can be taken by someone else before the
+        // server binds it: try a few.
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("find a free port")
+                .port();
+            let mut cmd = self.command(&["serve"]);
+            cmd.env("TESSERA_BIND", format!("127.0.0.1:{port}"));
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let (out, err) = self.output_files();
+            cmd.stdin(Stdio::null())
+                .stdout(File::create(&out).expect("stdout file"))
+                .stderr(File::create(&err).expect("stderr file"));
+            let child = ChildGuard(cmd.spawn().expect("start tessera serve"));
+            let mut server = Server {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                http: reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .expect("http client"),
+            };
+            match server.wait_ready().await {
+                Ok(()) => return server,
+                Err(e) => last_error = format!("{e}; stderr: {}", read_lossy(&err)),
+            }
+        }
+        panic!("tessera serve did not start: {last_error}");
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Kills the child when dropped, so a failing assertion never leaves a server running.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running `tessera serve`; killed on drop.
+struct Server {
+    child: ChildGuard,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.0.try_wait() {
+                return Err(format!("tessera serve exited ({status})"));
+            }
+            if started.elapsed() > DEADLINE {
+                return Err(format!("/healthz not 200 after {DEADLINE:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/auth/login",
+            json!({"username": username, "password": password, "delivery": "body"}),
+        )
+        .await
+    }
+
+    /// Logs in and returns (session id, refresh token).
+    async fn signed_in(&self, username: &str, password: &str) -> (String, String) {
+        let (status, body) = self.login(username, password).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        (
+            body["session_id"].as_str().expect("session_id").to_owned(),
+            body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        )
+    }
+
+    async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        self.post("/auth/refresh", json!({"refresh_token": token}))
+            .await
+    }
+}
+
+/// The lines of a listing that mention `needle`.
+fn lines_with<'a>(listing: &'a str, needle: &str) -> Vec<&'a str> {
+    listing.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn migrate_succeeds_on_a_fresh_database_and_again_on_a_migrated_one() {
+    let cli = Cli::new();
+    assert!(!cli.db_path().exists());
+    let out = cli.run(&["migrate"]);
+    assert!(out.ok().contains("migrations applied"), "{out:?}");
+    assert!(cli.db_path().exists(), "migrate creates the database");
+    cli.run(&["migrate"]).ok();
+
+    // `--database` names the database just as well (and wins over the variable).
+    let other = cli.dir.join("other.db");
+    let url = format!("sqlite://{}", other.display());
+    let mut cmd = cli.command(&["migrate", "--database", &url]);
+    cmd.env("TESSERA_DATABASE_URL", cli.url());
+    cli.finish(cmd, None).ok();
+    assert!(other.exists(), "--database beats TESSERA_DATABASE_URL");
+    cli.finish(cli.bare(&["--database", &url, "migrate"]), None)
+        .ok();
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_names_are_unique_without_regard_to_case() {
+    let cli = Cli::new();
+    let out = cli.run_with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.ok().contains("alice"), "{out:?}");
+    assert!(
+        !out.stdout.contains(PASSWORD),
+        "a password from stdin is not echoed"
+    );
+
+    let dup = cli.run_with_stdin(
+        &["user", "add", "ALICE", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(dup.one_line_error().contains("taken"), "{dup:?}");
+
+    let list = cli.run(&["user", "list"]);
+    assert_eq!(
+        lines_with(&list.ok().to_lowercase(), "alice").len(),
+        1,
+        "{list:?}"
+    );
+}
+
+#[test]
+fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
+    let cli = Cli::new();
+    let long = "x".repeat(65);
+    for name in ["a b", "ab", "bob!", long.as_str()] {
+        let run = cli.run_with_stdin(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            run.one_line_error().contains("username"),
+            "{name:?}: {run:?}"
+        );
+    }
+    for password in ["short", "1234567", ""] {
+        let run = cli.run_with_stdin(
+            &["user", "add", "carol", "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(
+            run.one_line_error().contains("password"),
+            "{password:?}: {run:?}"
+        );
+    }
+    assert_eq!(cli.run(&["user", "list"]).ok().trim(), "", "nobody added");
+}
+
+#[test]
+fn user_list_lists_every_added_user() {
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    cli.run(&["user", "add", "bob"]).ok();
+    let list = cli.run(&["user", "list"]);
+    let listing = list.ok();
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert_eq!(lines_with(listing, "\talice\t").len(), 1, "{listing}");
+    assert_eq!(lines_with(listing, "\tbob\t").len(), 1, "{listing}");
+}
+
+#[tokio::test]
+async fn user_add_without_password_stdin_prints_a_password_that_logs_in() {
+    let cli = Cli::new();
+    let out = cli.run(&["user", "add", "bob"]);
+    let password = out
+        .ok()
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no generated password in {out:?}"))
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 16, "a strong password: {password:?}");
+
+    let server = cli.serve(&[]).await;
+    let (status, body) = server.login("bob", &password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+    let (status, _) = server.login("bob", "not the password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Another generated password for another user: not the same one.
+    let again = cli.run(&["user", "add", "bob2"]);
+    assert!(!again.ok().contains(&password), "{again:?}");
+}
+
+#[tokio::test]
+async fn sessions_list_shows_a_login_and_revoking_it_ends_its_refreshes() {
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+    // The password was piped with a newline: the newline is not part of it.
+    let (sid, refresh) = server.signed_in("alice", PASSWORD).await;
+
+    let all = cli.run(&["sessions", "list"]);
+    let listed = lines_with(all.ok(), &sid);
+    assert_eq!(listed.len(), 1, "{all:?}");
+    assert!(listed[0].contains("alice"), "{all:?}");
+    let mine = cli.run(&["sessions", "list", "--user", "alice"]);
+    assert_eq!(lines_with(mine.ok(), &sid).len(), 1, "{mine:?}");
+    let any_case = cli.run(&["sessions", "list", "--user", "Alice"]);
+    assert_eq!(lines_with(any_case.ok(), &sid).len(), 1, "{any_case:?}");
+
+    cli.run(&["sessions", "revoke", &sid]).ok();
+    let (status, body) = server.refresh(&refresh).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_refresh_token", "{body}");
+    assert_eq!(body["reason"], "revoked", "{body}");
+    assert!(
+        lines_with(cli.run(&["sessions", "list"]).ok(), &sid).is_empty(),
+        "a revoked session is no longer listed"
+    );
+
+    // Revoking it again: there is no live session of that id any more.
+    cli.run(&["sessions", "revoke", &sid]).one_line_error();
+}
+
+#[tokio::test]
+async fn sessions_revoke_with_user_revokes_every_session_of_that_user_and_no_other() {
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    cli.add_user("bob", PASSWORD);
+    let server = cli.serve(&[]).await;
+    let (_, laptop) = server.signed_in("alice", PASSWORD).await;
+    let (_, phone) = server.signed_in("alice", PASSWORD).await;
+    let (bob_sid, bob) = server.signed_in("bob", PASSWORD).await;
+
+    let out = cli.run(&["sessions", "revoke", "--user", "alice"]);
+    assert!(out.ok().contains('2'), "two sessions revoked: {out:?}");
+
+    for token in [&laptop, &phone] {
+        let (status, body) = server.refresh(token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["reason"], "revoked", "{body}");
+    }
+    let (status, body) = server.refresh(&bob).await;
+    assert_eq!(status, StatusCode::OK, "bob is untouched: {body}");
+
+    let listing = cli.run(&["sessions", "list"]);
+    let listing = listing.ok();
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(listing.contains(&bob_sid), "{listing}");
+    assert_eq!(
+        cli.run(&["sessions", "list", "--user", "alice"])
+            .ok()
+            .trim(),
+        ""
+    );
+}
+
+#[test]
+fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one_line() {
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    cli.run(&["sessions", "revoke", &unknown]).one_line_error();
+    let malformed = cli.run(&["sessions", "revoke", "not-a-uuid"]);
+    assert!(
+        malformed.one_line_error().contains("not-a-uuid"),
+        "{malformed:?}"
+    );
+    cli.run(&["sessions", "list", "--user", "nobody"])
+        .one_line_error();
+    cli.run(&["sessions", "revoke", "--user", "nobody"])
+        .one_line_error();
+    cli.run(&["sessions", "revoke"]).one_line_error();
+    cli.run(&["sessions", "revoke", &unknown, "--user", "alice"])
+        .one_line_error();
+}
+
+#[test]
+fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
+    let cli = Cli::new();
+    let url = cli.url();
+    // This test names its database with the flag only.
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", &url]);
+        cli.finish(cli.bare(&all), None)
+    };
+
+    let before = run(&["keys", "list"]);
+    let lines: Vec<Vec<&str>> = before
+        .ok()
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(lines.len(), 1, "{before:?}");
+    let (old_kid, alg, state) = (lines[0][0], lines[0][1], lines[0][2]);
+    assert_eq!((alg, state), ("EdDSA", "signing"), "{before:?}");
+
+    let rotated = run(&["keys", "rotate"]);
+    let new_kid = rotated
+        .ok()
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no kid in {rotated:?}"))
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    let after = run(&["keys", "list"]);
+    let lines: Vec<Vec<&str>> = after
+        .ok()
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{after:?}");
+    let state_of = |kid: &str| {
+        lines
+            .iter()
+            .find(|l| l[0] == kid)
+            .map(|l| (l[1], l[2]))
+            .unwrap_or_else(|| panic!("{kid} not listed: {after:?}"))
+    };
+    assert_eq!(state_of(old_kid), ("EdDSA", "signing"), "{after:?}");
+    assert_eq!(state_of(&new_kid), ("EdDSA", "pending"), "{after:?}");
+}
+
+/// Runs `serve` and `migrate` with a bad setting; each must stop at once with one line naming
+/// it, before touching the database.
+fn assert_refused(cli: &Cli, setting: &str, configure: impl Fn(&mut Command)) {
+    for args in [&["serve"][..], &["migrate"][..]] {
+        let mut cmd = cli.command(args);
+        // A port of our own, so a server that wrongly starts does not clash with anyone's.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("find a free port")
+            .port();
+        cmd.env("TESSERA_BIND", format!("127.0.0.1:{port}"));
+        configure(&mut cmd);
+        let run = cli.finish(cmd, None);
+        let line = run.one_line_error();
+        assert!(
+            line.contains(setting),
+            "{args:?}: {line:?} should name {setting}"
+        );
+        assert!(
+            !cli.db_path().exists(),
+            "{args:?} touched the database despite a bad {setting}"
+        );
+    }
+}
+
+#[test]
+fn an_access_ttl_without_a_unit_is_refused_naming_tessera_access_ttl() {
+    let cli = Cli::new();
+    assert_refused(&cli, "TESSERA_ACCESS_TTL", |c| {
+        c.env("TESSERA_ACCESS_TTL", "15");
+    });
+}
+
+#[test]
+fn signing_alg_none_is_refused_naming_the_setting() {
+    let cli = Cli::new();
+    assert_refused(&cli, "TESSERA_SIGNING_ALG", |c| {
+        c.args(["--signing-alg", "none"]);
+    });
+}
+
+#[test]
+fn registration_maybe_is_refused_naming_tessera_registration() {
+    let cli = Cli::new();
+    assert_refused(&cli, "TESSERA_REGISTRATION", |c| {
+        c.env("TESSERA_REGISTRATION", "maybe");
+    });
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_naming_the_key() {
+    let cli = Cli::new();
+    let file = cli.dir.join("tessera.toml");
+    std::fs::write(&file, "access_ttl = \"5m\"\nacess_ttl = \"5m\"\n").expect("write config");
+    assert_refused(&cli, "acess_ttl", |c| {
+        c.arg("--config").arg(&file);
+    });
+}
+
+#[test]
+fn a_config_file_value_of_the_wrong_type_is_refused_naming_the_key() {
+    let cli = Cli::new();
+    let file = cli.dir.join("tessera.toml");
+    std::fs::write(&file, "access_ttl = 15\n").expect("write config");
+    assert_refused(&cli, "access_ttl", |c| {
+        c.arg("--config").arg(&file);
+    });
+}
+
+#[test]
+fn a_config_file_value_without_a_unit_is_refused_naming_the_setting() {
+    let cli = Cli::new();
+    let file = cli.dir.join("tessera.toml");
+    std::fs::write(&file, "access_ttl = \"15\"\n").expect("write config");
+    assert_refused(&cli, "access_ttl", |c| {
+        c.arg("--config").arg(&file);
+    });
+}
+
+#[test]
+fn a_missing_config_file_is_refused_naming_the_file() {
+    let cli = Cli::new();
+    let file = cli.dir.join("nowhere.toml");
+    assert_refused(&cli, "nowhere.toml", |c| {
+        c.arg("--config").arg(&file);
+    });
+}
+
+#[test]
+fn a_malformed_key_encryption_key_is_refused_naming_the_setting() {
+    let cli = Cli::new();
+    assert_refused(&cli, "TESSERA_KEY_ENCRYPTION_KEY", |c| {
+        c.env("TESSERA_KEY_ENCRYPTION_KEY", "not a key");
+    });
+}
+
+#[test]
+fn a_flag_beats_a_bad_variable_for_the_same_setting() {
+    let cli = Cli::new();
+    let mut cmd = cli.command(&["migrate", "--access-ttl", "15m"]);
+    cmd.env("TESSERA_ACCESS_TTL", "15");
+    cli.finish(cmd, None).ok();
+}
+
+#[test]
+fn an_unknown_subcommand_or_flag_exits_non_zero_with_one_line() {
+    let cli = Cli::new();
+    for args in [
+        &["frobnicate"][..],
+        &["serve", "--frobnicate"],
+        &["user", "add"],
+        &["keys", "shuffle"],
+        &[][..],
+    ] {
+        cli.run(args).one_line_error();
+    }
+    assert!(!cli.db_path().exists());
+}
+
+#[tokio::test]
+async fn closed_registration_refuses_sign_ups_while_user_add_still_works() {
+    let cli = Cli::new();
+    let server = cli.serve(&[("TESSERA_REGISTRATION", "closed")]).await;
+    let (status, body) = server
+        .post(
+            "/auth/register",
+            json!({"username": "mallory", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "registration_closed", "{body}");
+
+    // The operator adds a user while the server runs; that user can log in at once.
+    cli.add_user("dave", PASSWORD);
+    let (status, body) = server.login("dave", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+
+    let users = cli.run(&["user", "list"]);
+    let listing = users.ok();
+    assert!(listing.contains("\tdave\t"), "{listing}");
+    assert!(!listing.contains("mallory"), "{listing}");
+}
