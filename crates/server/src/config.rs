@@ -224,9 +224,25 @@ fn proxies(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-        anyhow::anyhow!("invalid config file {}: {first}", path.display())
+    toml::from_str(&text).map_err(|e: toml::de::Error| {
+        // `message()` names the key ("unknown field `acess_ttl`…"); `Display` spreads it over
+        // several lines with the source excerpt first.
+        let at = e
+            .span()
+            .map(|span| {
+                let line_no = text[..span.start].matches('\n').count() + 1;
+                let line = text.lines().nth(line_no - 1).unwrap_or_default();
+                match line.split_once('=') {
+                    Some((key, _)) => format!(" (line {line_no}, setting `{}`)", key.trim()),
+                    None => format!(" (line {line_no})"),
+                }
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "invalid config file {}{at}: {}",
+            path.display(),
+            e.message().replace('\n', " ")
+        )
     })
 }
 
