@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::keys::{KeySet, LoadedKey};
+use crate::keys::{KeySet, LoadedKey, SigningAlg};
 use crate::time::Timestamp;
 
 /// The `typ` header of every Tessera access token (RFC 9068 §2.1).
@@ -98,15 +98,66 @@ pub fn issue(claims: &AccessClaims, key: &LoadedKey) -> Result<String, Error> {
     let message = format!("{}.{}", b64_json(&header)?, b64_json(claims)?);
     let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key_alg(key))
         .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
+    let signature = match key.alg {
+        SigningAlg::ES256 => low_s::normalize(&signature)?,
+        _ => signature,
+    };
     Ok(format!("{message}.{signature}"))
+}
+
+/// ECDSA signatures are malleable: `(r, s)` and `(r, n − s)` both verify. Tessera issues only the
+/// low-S form and accepts only it, so every ES256 token has exactly one valid signature.
+mod low_s {
+    use super::*;
+
+    /// The order of P-256, big-endian.
+    const N: [u8; 32] = [
+        0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63,
+        0x25, 0x51,
+    ];
+    /// ⌊n / 2⌋.
+    const HALF_N: [u8; 32] = [
+        0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31,
+        0x92, 0xA8,
+    ];
+
+    /// Whether a raw `r | s` P-256 signature has `s ≤ n/2` (byte order compares as numbers).
+    pub(super) fn is_low(signature: &[u8]) -> bool {
+        signature.len() == 64 && signature[32..] <= HALF_N[..]
+    }
+
+    /// Rewrites a base64url `r | s` signature into its low-S twin.
+    pub(super) fn normalize(signature_b64: &str) -> Result<String, Error> {
+        let mut sig = b64(signature_b64)?;
+        if sig.len() != 64 {
+            return Err(Error::Internal("an ES256 signature is not 64 bytes".into()));
+        }
+        if !is_low(&sig) {
+            flip(&mut sig);
+        }
+        Ok(URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    /// Replaces `s` by `n − s` in a 64-byte `r | s` signature (big-endian subtraction).
+    pub(super) fn flip(sig: &mut [u8]) {
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            // `d + 256·borrow` is in 0..=255 by construction.
+            sig[32 + i] = u8::try_from(d + 256 * borrow).unwrap_or_default();
+        }
+    }
 }
 
 fn key_alg(key: &LoadedKey) -> jsonwebtoken::Algorithm {
     match key.alg {
-        crate::SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        crate::SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-        crate::SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
-        crate::SigningAlg::HS256 => jsonwebtoken::Algorithm::HS256,
+        SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+        SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+        SigningAlg::HS256 => jsonwebtoken::Algorithm::HS256,
     }
 }
 
@@ -159,7 +210,10 @@ pub fn verify(
     if header.alg != key.alg.as_str() {
         return Err(invalid("token `alg` does not match its key"));
     }
-    b64(signature_b64)?;
+    let signature = b64(signature_b64)?;
+    if key.alg == SigningAlg::ES256 && !low_s::is_low(&signature) {
+        return Err(invalid("token signature is not in low-S form"));
+    }
     let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
     let good = jsonwebtoken::crypto::verify(
         signature_b64,
@@ -250,6 +304,22 @@ mod tests {
                 claims,
                 "{alg}"
             );
+        }
+    }
+
+    #[test]
+    fn es256_tokens_are_issued_low_s_and_the_high_s_twin_is_refused() {
+        let (keys, expect, claims) = setup(SigningAlg::ES256);
+        for _ in 0..16 {
+            let token = issue(&claims, keys.signing_key(at(NOW)).unwrap()).unwrap();
+            let (message, sig) = token.rsplit_once('.').unwrap();
+            assert!(low_s::is_low(&b64(sig).unwrap()));
+            assert!(verify(&token, &keys, &expect, at(NOW)).is_ok());
+            // n − s: mathematically valid, and refused.
+            let mut raw = b64(sig).unwrap();
+            low_s::flip(&mut raw);
+            let twin = format!("{message}.{}", URL_SAFE_NO_PAD.encode(raw));
+            assert!(verify(&twin, &keys, &expect, at(NOW)).is_err());
         }
     }
 
