@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod attacks;
 mod cli;
 mod keys;
 mod misc;
