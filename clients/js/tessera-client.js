@@ -270,11 +270,6 @@ function isSessionEnded(error) {
   return error instanceof TesseraError && error.code === "session_ended";
 }
 
-/** @param {unknown} error */
-function isAbort(error) {
-  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
-}
-
 /**
  * Creates a client. One per page is the intended use.
  * @param {ClientOptions} [options]
@@ -445,9 +440,10 @@ export function createClient(options = {}) {
   // ---- refresh -----------------------------------------------------------------------------
 
   /**
-   * Runs `task` holding the origin-wide lock, or without it when there are no Web Locks or the
+   * Runs `task` holding the origin-wide lock, or without it when there are no Web Locks, the
    * lock could not be had within `lockTimeoutMs` (a frozen tab must not block the others; the
-   * server's grace window absorbs the rare race that follows).
+   * server's grace window absorbs the rare race that follows), or the lock manager refused
+   * (e.g. a SecurityError in a sandboxed frame).
    * @template T
    * @param {() => Promise<T>} task
    * @returns {Promise<T>}
@@ -461,7 +457,7 @@ export function createClient(options = {}) {
         return task();
       });
     } catch (error) {
-      if (!acquired && isAbort(error)) return task();
+      if (!acquired) return task();
       throw error;
     }
   }

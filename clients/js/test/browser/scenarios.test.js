@@ -298,7 +298,12 @@ describe("browser client against the tessera server", () => {
       await otherPage.waitForSelector("[data-testid=signed-in]:not([hidden])");
 
       assert.equal(await page.isChecked("[data-testid=autocall]"), true, "the page calls /auth/me by itself");
-      await sleep(2.5 * ACCESS_TTL_MS); // let it renew a few times
+      // Let it renew a few times.
+      await page.waitForFunction(
+        () => document.querySelectorAll("[data-testid=refresh-entry][data-source=refresh]").length >= 2,
+        null,
+        { timeout: 5 * ACCESS_TTL_MS },
+      );
       await page.click("[data-testid=sessions-reload]");
       await page.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 2);
 

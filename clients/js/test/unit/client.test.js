@@ -448,6 +448,25 @@ describe("tabs", () => {
   });
 });
 
+describe("without a working lock manager", () => {
+  it("refreshes when the lock manager refuses", async () => {
+    const server = fakeServer();
+    server.cookie = "rt";
+    const locks = { request: async () => Promise.reject(new DOMException("denied", "SecurityError")) };
+    const res = await client(server, fakeClock(), { locks }).fetch(`${ORIGIN}/auth/me`);
+    assert.equal(res.status, 200);
+  });
+
+  it("does not refresh twice when the task itself fails under the lock", async () => {
+    const server = fakeServer();
+    server.cookie = "rt";
+    server.refreshReply = () => new Response(JSON.stringify({ error: "csrf_rejected" }), { status: 403 });
+    const tessera = client(server, fakeClock(), { locks: fakeLocks() });
+    await assert.rejects(tessera.fetch(`${ORIGIN}/auth/me`), { code: "csrf_rejected" });
+    assert.equal(server.refreshCount(), 1);
+  });
+});
+
 describe("waking up", () => {
   it("renews when the page becomes visible with a stale token", async () => {
     const server = fakeServer();
