@@ -5,17 +5,22 @@
 //! header with `typ: at+jwt`, a `kid` looked up only in our own key set and its pinned `alg`,
 //! any `crit` refused (`jku`, `jwk`, `x5u`, `x5c` are never read), claims of the right JSON
 //! types. The signature itself is checked by `jsonwebtoken`.
+//!
+//! The issuer verifies with its [`KeySet`] ([`verify`]); a resource service that has only the
+//! published JWK Set verifies with a [`PublicKeySet`] ([`verify_public`]). Both run the same
+//! checks, in the same order, through one implementation.
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::keys::{KeySet, LoadedKey, SigningAlg};
+use crate::keys::{KeySet, LoadedKey, PublicKeySet, SigningAlg};
 use crate::time::Timestamp;
 
 /// The `typ` header of every Tessera access token (RFC 9068 §2.1).
@@ -96,7 +101,7 @@ pub fn issue(claims: &AccessClaims, key: &LoadedKey) -> Result<String, Error> {
         typ: TOKEN_TYPE,
     };
     let message = format!("{}.{}", b64_json(&header)?, b64_json(claims)?);
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, key_alg(key))
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, jwt_alg(key.alg))
         .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
     let signature = match key.alg {
         SigningAlg::ES256 => low_s::normalize(&signature)?,
@@ -152,8 +157,8 @@ mod low_s {
     }
 }
 
-fn key_alg(key: &LoadedKey) -> jsonwebtoken::Algorithm {
-    match key.alg {
+fn jwt_alg(alg: SigningAlg) -> jsonwebtoken::Algorithm {
+    match alg {
         SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
         SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
@@ -178,13 +183,17 @@ fn b64(part: &str) -> Result<Vec<u8>, Error> {
         .map_err(|_| invalid("token is not canonical base64url"))
 }
 
-/// Verifies `token` against `keys` at `now`: signature, header, and every claim.
-pub fn verify(
-    token: &str,
-    keys: &KeySet,
-    expect: &Expectations,
-    now: Timestamp,
-) -> Result<AccessClaims, Error> {
+/// A token cut into its parts, with its header read and checked: everything that can be judged
+/// before knowing the key.
+struct Parsed<'a> {
+    header: ReceivedHeader,
+    /// `header.claims`, the bytes the signature covers.
+    signed: &'a str,
+    claims_b64: &'a str,
+    signature_b64: &'a str,
+}
+
+fn parse(token: &str) -> Result<Parsed<'_>, Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("token is too long"));
     }
@@ -204,31 +213,101 @@ pub fn verify(
     if header.typ != TOKEN_TYPE {
         return Err(invalid("token `typ` is not at+jwt"));
     }
-    let key = keys
-        .find(&header.kid, now, expect.lifetime + expect.leeway)
-        .ok_or(invalid("token `kid` is not one of ours"))?;
-    if header.alg != key.alg.as_str() {
+    Ok(Parsed {
+        header,
+        signed: &token[..header_b64.len() + 1 + claims_b64.len()],
+        claims_b64,
+        signature_b64,
+    })
+}
+
+/// The rest of the checks once the key is known: its pinned `alg`, the signature, the claims.
+fn verify_parsed(
+    parsed: &Parsed<'_>,
+    key: Option<(SigningAlg, &DecodingKey)>,
+    expect: &Expectations,
+    now: Timestamp,
+) -> Result<AccessClaims, Error> {
+    let (alg, decoding) = key.ok_or(invalid("token `kid` is not one of ours"))?;
+    if parsed.header.alg != alg.as_str() {
         return Err(invalid("token `alg` does not match its key"));
     }
-    let signature = b64(signature_b64)?;
-    if key.alg == SigningAlg::ES256 && !low_s::is_low(&signature) {
+    let signature = b64(parsed.signature_b64)?;
+    if alg == SigningAlg::ES256 && !low_s::is_low(&signature) {
         return Err(invalid("token signature is not in low-S form"));
     }
-    let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
     let good = jsonwebtoken::crypto::verify(
-        signature_b64,
-        signed.as_bytes(),
-        &key.decoding,
-        key_alg(key),
+        parsed.signature_b64,
+        parsed.signed.as_bytes(),
+        decoding,
+        jwt_alg(alg),
     )
     .unwrap_or(false);
     if !good {
         return Err(invalid("token signature is invalid"));
     }
-    let claims: AccessClaims = serde_json::from_slice(&b64(claims_b64)?)
+    let claims: AccessClaims = serde_json::from_slice(&b64(parsed.claims_b64)?)
         .map_err(|_| invalid("token claims are missing or of the wrong type"))?;
     check_claims(&claims, expect, now)?;
     Ok(claims)
+}
+
+/// Verifies `token` against `keys` at `now`: signature, header, and every claim.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    expect: &Expectations,
+    now: Timestamp,
+) -> Result<AccessClaims, Error> {
+    let parsed = parse(token)?;
+    let key = keys
+        .find(&parsed.header.kid, now, expect.lifetime + expect.leeway)
+        .map(|k| (k.alg, &k.decoding));
+    verify_parsed(&parsed, key, expect, now)
+}
+
+/// Verifies `token` against an issuer's published keys at `now`, with exactly the rules of
+/// [`verify`]: what a resource service that holds only the JWKS calls.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use tessera_core::{Timestamp, keys::{KeySet, PublicKeySet, SigningAlg, StoredKey}};
+/// use tessera_core::access_token::{self, AccessClaims, Expectations};
+/// # let now = Timestamp::from_millis(1_800_000_000_000);
+/// # let issuer = KeySet::load(&[StoredKey::generate(SigningAlg::EdDSA, None, now, now)?], None)?;
+/// # let keys = PublicKeySet::from_jwks(&issuer.jwks(now, Duration::from_secs(900)))?;
+/// # let claims = AccessClaims { iss: "https://auth.example".into(), aud: "https://auth.example".into(),
+/// #     sub: uuid::Uuid::nil(), sid: uuid::Uuid::nil(), jti: uuid::Uuid::nil(), username: "alice".into(),
+/// #     iat: now.as_secs(), nbf: now.as_secs(), exp: now.as_secs() + 900 };
+/// # let token = access_token::issue(&claims, issuer.signing_key(now).unwrap())?;
+/// let expect = Expectations {
+///     issuer: "https://auth.example".into(),
+///     audience: "https://auth.example".into(),
+///     leeway: Duration::from_secs(5),
+///     lifetime: Duration::from_secs(900),
+/// };
+/// let claims = access_token::verify_public(&token, &keys, &expect, now)?;
+/// assert_eq!(claims.username, "alice");
+/// # Ok::<(), tessera_core::Error>(())
+/// ```
+pub fn verify_public(
+    token: &str,
+    keys: &PublicKeySet,
+    expect: &Expectations,
+    now: Timestamp,
+) -> Result<AccessClaims, Error> {
+    let parsed = parse(token)?;
+    let key = keys.find(&parsed.header.kid).map(|k| (k.alg, &k.decoding));
+    verify_parsed(&parsed, key, expect, now)
+}
+
+/// The `kid` of a token whose shape and header pass the strict checks (length, segments,
+/// canonical base64url, `typ`, no `crit`), **before** any signature check.
+///
+/// Only for deciding whether to fetch the issuer's keys again when the `kid` is unknown; it
+/// says nothing about whether the token is genuine.
+pub fn unverified_kid(token: &str) -> Result<String, Error> {
+    parse(token).map(|p| p.header.kid)
 }
 
 fn check_claims(c: &AccessClaims, expect: &Expectations, now: Timestamp) -> Result<(), Error> {
@@ -320,6 +399,57 @@ mod tests {
             low_s::flip(&mut raw);
             let twin = format!("{message}.{}", URL_SAFE_NO_PAD.encode(raw));
             assert!(verify(&twin, &keys, &expect, at(NOW)).is_err());
+        }
+    }
+
+    #[test]
+    fn published_keys_verify_exactly_like_the_issuers_own() {
+        for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+            let (keys, expect, claims) = setup(alg);
+            let public =
+                PublicKeySet::from_jwks(&keys.jwks(at(NOW), Duration::from_secs(900))).unwrap();
+            let key = keys.signing_key(at(NOW)).unwrap();
+            let token = issue(&claims, key).unwrap();
+            assert_eq!(unverified_kid(&token).unwrap(), key.kid);
+            assert_eq!(
+                verify_public(&token, &public, &expect, at(NOW)).unwrap(),
+                claims,
+                "{alg}"
+            );
+            assert!(verify_public(&token, &public, &expect, at(NOW + 905)).is_err());
+            let (other, _, _) = setup(alg);
+            let forged = issue(&claims, other.signing_key(at(NOW)).unwrap()).unwrap();
+            assert!(verify_public(&forged, &public, &expect, at(NOW)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_header_naming_another_alg_or_type_is_refused_before_any_key_is_fetched() {
+        let (keys, expect, claims) = setup(SigningAlg::EdDSA);
+        let public =
+            PublicKeySet::from_jwks(&keys.jwks(at(NOW), Duration::from_secs(900))).unwrap();
+        let key = keys.signing_key(at(NOW)).unwrap();
+        let token = issue(&claims, key).unwrap();
+        let rest = token.split_once('.').unwrap().1;
+        let header = |json: serde_json::Value| {
+            format!("{}.{rest}", URL_SAFE_NO_PAD.encode(json.to_string()))
+        };
+        let kid = key.kid.as_str();
+        let wrong_alg = header(serde_json::json!({"alg": "HS256", "kid": kid, "typ": "at+jwt"}));
+        assert!(
+            unverified_kid(&wrong_alg).is_ok(),
+            "alg is judged with the key"
+        );
+        assert!(verify_public(&wrong_alg, &public, &expect, at(NOW)).is_err());
+        for bad in [
+            header(serde_json::json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"})),
+            header(
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "typ": "at+jwt", "crit": ["exp"]}),
+            ),
+            header(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt"})),
+        ] {
+            assert!(unverified_kid(&bad).is_err(), "{bad}");
+            assert!(verify_public(&bad, &public, &expect, at(NOW)).is_err());
         }
     }
 

@@ -48,6 +48,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     revocation_is_per_session_or_per_user(&*store).await;
     ended_sessions_are_deleted(&*store).await;
     keys_and_secrets_round_trip(&*store).await;
+    revocations_are_listed_since_a_time(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -282,4 +283,60 @@ async fn keys_and_secrets_round_trip(store: &dyn Store) {
         Some(first),
         "the first writer wins"
     );
+}
+
+async fn revocations_are_listed_since_a_time(store: &dyn Store) {
+    // Far later than anything the other checks revoke, so their sessions stay out of the way.
+    const T: i64 = 10_000_000;
+    let (u, other) = (user("ivan"), user("judy"));
+    store.insert_user(&u).await.expect("insert");
+    store.insert_user(&other).await.expect("insert");
+    let (early, late, live, everyone) = (
+        session(&u, T),
+        session(&u, T),
+        session(&u, T),
+        session(&other, T),
+    );
+    for s in [&early, &late, &live, &everyone] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    let listed = |since| async move {
+        store
+            .sessions_revoked_since(at(since))
+            .await
+            .expect("revoked since")
+    };
+    assert!(listed(T).await.is_empty(), "nothing is revoked yet");
+    store
+        .revoke_session(late.id, at(T + 2_000), "logout")
+        .await
+        .expect("revoke");
+    store
+        .revoke_session(early.id, at(T + 1_000), "reused")
+        .await
+        .expect("revoke");
+    store
+        .revoke_user_sessions(other.id, at(T + 3_000), "logout_all")
+        .await
+        .expect("revoke all");
+    // Revoking again changes nothing: the first revocation time stands.
+    store
+        .revoke_session(early.id, at(T + 5_000), "user")
+        .await
+        .expect("revoke again");
+    assert_eq!(
+        listed(T).await,
+        vec![
+            (early.id, at(T + 1_000)),
+            (late.id, at(T + 2_000)),
+            (everyone.id, at(T + 3_000)),
+        ],
+        "oldest first, unrevoked sessions left out"
+    );
+    assert_eq!(
+        listed(T + 2_000).await,
+        vec![(late.id, at(T + 2_000)), (everyone.id, at(T + 3_000))],
+        "`since` is inclusive"
+    );
+    assert!(listed(T + 3_001).await.is_empty());
 }

@@ -397,6 +397,139 @@ impl KeySet {
     }
 }
 
+/// A public key of a remote issuer, pinned to one algorithm: what a resource service verifies
+/// access tokens with. It holds no private material and cannot sign.
+pub struct PublicKey {
+    /// Key id.
+    pub kid: String,
+    /// Pinned algorithm: a token naming another `alg` is refused.
+    pub alg: SigningAlg,
+    pub(crate) decoding: DecodingKey,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verification keys of an issuer, read from the JWK Set it publishes
+/// (`GET /.well-known/jwks.json`): [`KeySet`]'s counterpart for services that verify tokens but
+/// hold no private key and no database.
+///
+/// Every key in the set is trusted (the issuer publishes exactly the keys that may have signed
+/// a live token), each pinned to the `alg` its JWK names. Keys that cannot be used safely are
+/// left out rather than guessed at: a key without `kid` or `alg`, an `alg` other than `EdDSA`,
+/// `ES256` or `RS256` (a symmetric `HS256` secret is never taken from a published set), a key
+/// type or curve that does not fit its `alg`, or a `use` other than `sig`.
+///
+/// ```
+/// use tessera_core::Timestamp;
+/// use tessera_core::keys::{KeySet, PublicKeySet, SigningAlg, StoredKey};
+///
+/// let now = Timestamp::from_millis(0);
+/// let issuer = KeySet::load(&[StoredKey::generate(SigningAlg::EdDSA, None, now, now)?], None)?;
+/// // What the issuer serves at /.well-known/jwks.json, as a resource service receives it:
+/// let published = serde_json::to_vec(&issuer.jwks(now, std::time::Duration::from_secs(900))).unwrap();
+/// let keys = PublicKeySet::from_json(&published)?;
+/// assert_eq!(keys.len(), 1);
+/// assert_eq!(keys.find(&issuer.keys()[0].kid).map(|k| k.alg), Some(SigningAlg::EdDSA));
+/// # Ok::<(), tessera_core::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct PublicKeySet {
+    keys: Vec<PublicKey>,
+}
+
+impl PublicKeySet {
+    /// The usable keys of a JWK Set. Two keys with one `kid` make the set ambiguous: an error.
+    pub fn from_jwks(set: &JwkSet) -> Result<Self, Error> {
+        let mut keys: Vec<PublicKey> = Vec::with_capacity(set.keys.len());
+        for jwk in &set.keys {
+            let Some(key) = PublicKey::from_jwk(jwk) else {
+                tracing::debug!(kid = ?jwk.common.key_id, "skipping an unusable key of the JWK Set");
+                continue;
+            };
+            if keys.iter().any(|k| k.kid == key.kid) {
+                return Err(Error::Internal(format!(
+                    "the JWK Set has two keys with kid `{}`",
+                    key.kid
+                )));
+            }
+            keys.push(key);
+        }
+        Ok(Self { keys })
+    }
+
+    /// Reads a JWK Set document (`{"keys": [...]}`). A member that is not a JWK this library
+    /// understands is skipped like any other unusable key, so one exotic key does not hide the
+    /// others.
+    pub fn from_json(json: &[u8]) -> Result<Self, Error> {
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<serde_json::Value>,
+        }
+        let doc: Document = serde_json::from_slice(json)
+            .map_err(|e| Error::Internal(format!("the JWK Set is not valid JSON: {e}")))?;
+        let keys = doc
+            .keys
+            .into_iter()
+            .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
+            .collect();
+        Self::from_jwks(&JwkSet { keys })
+    }
+
+    /// The key with this `kid`.
+    pub fn find(&self, kid: &str) -> Option<&PublicKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Every key, in the order the set listed them.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// How many usable keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl PublicKey {
+    fn from_jwk(jwk: &Jwk) -> Option<Self> {
+        use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve};
+        let kid = jwk.common.key_id.clone()?;
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| *u != PublicKeyUse::Signature)
+        {
+            return None;
+        }
+        let alg = match (jwk.common.key_algorithm?, &jwk.algorithm) {
+            (KeyAlgorithm::EdDSA, P::OctetKeyPair(p)) if p.curve == EllipticCurve::Ed25519 => {
+                SigningAlg::EdDSA
+            }
+            (KeyAlgorithm::ES256, P::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+                SigningAlg::ES256
+            }
+            (KeyAlgorithm::RS256, P::RSA(_)) => SigningAlg::RS256,
+            _ => return None,
+        };
+        let decoding = DecodingKey::from_jwk(jwk).ok()?;
+        Some(Self { kid, alg, decoding })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +564,78 @@ mod tests {
         assert!(LoadedKey::load(&stored, None).is_err());
         assert!(Kek::parse("too short").is_err());
         assert!(Kek::parse(&STANDARD.encode([1u8; 16])).is_err());
+    }
+
+    #[test]
+    fn a_published_set_yields_every_public_key_pinned_to_its_alg_and_never_a_secret() {
+        let life = Duration::from_secs(900);
+        let stored: Vec<StoredKey> = [
+            SigningAlg::EdDSA,
+            SigningAlg::ES256,
+            SigningAlg::RS256,
+            SigningAlg::HS256,
+        ]
+        .into_iter()
+        .map(|alg| StoredKey::generate(alg, None, at(0), at(0)).unwrap())
+        .collect();
+        let set = KeySet::load(&stored, None).unwrap();
+        let json = serde_json::to_vec(&set.jwks(at(0), life)).unwrap();
+        let public = PublicKeySet::from_json(&json).unwrap();
+        assert_eq!(public.len(), 3);
+        for key in &stored {
+            let found = public.find(&key.kid).map(|k| k.alg);
+            let expected = (key.alg != SigningAlg::HS256).then_some(key.alg);
+            assert_eq!(found, expected, "{}", key.alg);
+        }
+        // A secret published by mistake is not taken as a verification key either.
+        let secret = LoadedKey::load(&stored[3], None).unwrap();
+        let mut oct = Jwk::from_encoding_key(&secret.encoding, Algorithm::HS256).unwrap();
+        oct.common.key_id = Some("oct".into());
+        assert!(
+            PublicKeySet::from_jwks(&JwkSet { keys: vec![oct] })
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn keys_that_do_not_fit_their_alg_are_skipped_and_a_repeated_kid_is_refused() {
+        let ed = StoredKey::generate(SigningAlg::EdDSA, None, at(0), at(0)).unwrap();
+        let jwk = LoadedKey::load(&ed, None).unwrap().jwk.unwrap();
+        let mut value = serde_json::to_value(&jwk).unwrap();
+        let variant = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = value.clone();
+            f(&mut v);
+            serde_json::json!({ "keys": [v] }).to_string()
+        };
+        for bad in [
+            variant(&|v| v["alg"] = "ES256".into()),
+            variant(&|v| v["alg"] = "none".into()),
+            variant(&|v| v["use"] = "enc".into()),
+            variant(&|v| {
+                v.as_object_mut().unwrap().remove("alg");
+            }),
+            variant(&|v| {
+                v.as_object_mut().unwrap().remove("kid");
+            }),
+            variant(&|v| v["kty"] = "XYZ".into()),
+        ] {
+            assert!(
+                PublicKeySet::from_json(bad.as_bytes()).unwrap().is_empty(),
+                "{bad}"
+            );
+        }
+        let good_and_exotic = serde_json::json!({"keys": [value, {"kty": "ML-DSA", "kid": "pq"}]});
+        assert_eq!(
+            PublicKeySet::from_json(good_and_exotic.to_string().as_bytes())
+                .unwrap()
+                .len(),
+            1
+        );
+        value["x"] = serde_json::to_value(URL_SAFE_NO_PAD.encode([1u8; 32])).unwrap();
+        let twice = serde_json::json!({"keys": [jwk, value]});
+        assert!(PublicKeySet::from_json(twice.to_string().as_bytes()).is_err());
+        assert!(PublicKeySet::from_json(b"<html>").is_err());
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! in, so every rule can be tested without sleeping.
 //!
 //! Start reading at [`rules::decide`] (the refresh rules) and [`Tessera`] (the service that
-//! applies them).
+//! applies them). A service that only verifies access tokens needs just
+//! [`access_token::verify_public`] and a [`keys::PublicKeySet`] read from the issuer's JWKS
+//! (the `tessera-verifier` crate does the fetching and caching).
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn tessera_core::Store>) -> Result<(), tessera_core::Error> {
@@ -40,6 +42,6 @@ pub use domain::{Password, Username};
 pub use error::{Error, RefreshRejection, StoreError};
 pub use keys::{KEY_RELOAD_INTERVAL, Kek, SealedBlob, SigningAlg, StoredKey};
 pub use rules::Lifetimes;
-pub use service::{ClientInfo, Issued, KeyReport, SessionInfo, Settings, Tessera};
+pub use service::{ClientInfo, Issued, KeyReport, Revocations, SessionInfo, Settings, Tessera};
 pub use store::{SessionRecord, Store, User};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp, format_duration, parse_duration};

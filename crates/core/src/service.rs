@@ -533,6 +533,30 @@ impl Tessera {
         }
     }
 
+    /// How far back [`Tessera::revocations`] reaches: the access-token lifetime plus the clock
+    /// leeway. A session revoked earlier has no access token left that anyone would accept.
+    pub fn revocation_window(&self) -> Duration {
+        self.token_lifetime()
+    }
+
+    /// Sessions revoked at or after `since` (by logout, logout everywhere, revocation or reuse
+    /// detection), for resource services that verify access tokens on their own and must
+    /// refuse those of ended sessions. `since` is clamped to the [revocation
+    /// window](Tessera::revocation_window); `None` asks for the whole window.
+    pub async fn revocations(&self, since: Option<Timestamp>) -> Result<Revocations, Error> {
+        let until = self.now();
+        let window_start = Timestamp::from_millis(until.as_millis().saturating_sub(
+            i64::try_from(self.revocation_window().as_millis()).unwrap_or(i64::MAX),
+        ));
+        let since = since.map_or(window_start, |s| s.max(window_start));
+        let sessions = self.store.sessions_revoked_since(since).await?;
+        Ok(Revocations {
+            since,
+            until,
+            sessions,
+        })
+    }
+
     /// Ends every session of a user. Returns how many were live.
     pub async fn logout_all(&self, user_id: Uuid) -> Result<u64, Error> {
         let n = self
@@ -624,6 +648,19 @@ impl Tessera {
     pub async fn ready(&self) -> Result<(), Error> {
         Ok(self.store.ping().await?)
     }
+}
+
+/// What [`Tessera::revocations`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocations {
+    /// The start of the period covered (the requested `since`, clamped to the window).
+    pub since: Timestamp,
+    /// The issuer's clock when the list was read. Poll again with a `since` a little before it
+    /// (revocations are time-stamped by the instance that made them, a moment before they
+    /// commit, and instances' clocks differ slightly).
+    pub until: Timestamp,
+    /// `(session id, revoked at)`, oldest revocation first.
+    pub sessions: Vec<(Uuid, Timestamp)>,
 }
 
 /// A key and its state, for `tessera keys list`.

@@ -125,6 +125,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: Option<Uuid>,
     ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Sessions revoked at or after `since`, as `(id, revoked_at)`, oldest revocation first.
+    /// Resource services poll this (through `GET /auth/revocations`) to refuse the access tokens
+    /// of ended sessions before those expire, so it must stay cheap when called every few
+    /// seconds: backends index `revoked_at`.
+    async fn sessions_revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(Uuid, Timestamp)>, StoreError>;
     /// Deletes sessions revoked before `revoked_before`, last used before `used_before`, or
     /// created before `created_before`. Returns how many.
     async fn delete_sessions(

@@ -406,6 +406,23 @@ impl Store for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    async fn sessions_revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at)| (id, Timestamp::from_millis(at)))
+            .collect())
+    }
+
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys",

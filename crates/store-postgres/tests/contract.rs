@@ -202,3 +202,36 @@ async fn every_kind_of_client_address_round_trips() {
     store.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn no_index_covers_a_column_that_rotation_writes() {
+    // The index policy of the migrations: rotations must stay HOT updates, so neither an index's
+    // columns nor its predicate may name a column `rotate_session` writes.
+    let Some(db) = throwaway_database().await else {
+        return;
+    };
+    use sqlx::Connection;
+    let store = db.store().await;
+    let mut conn = sqlx::postgres::PgConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let indexes: Vec<(String, String)> =
+        sqlx::query_as("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sessions'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("list indexes");
+    assert!(
+        indexes
+            .iter()
+            .any(|(name, _)| name == "sessions_by_revocation"),
+        "revocation polls are served by an index: {indexes:?}"
+    );
+    for (name, def) in &indexes {
+        for written in ["generation", "token_hash", "rotated_at", "last_used_at"] {
+            assert!(!def.contains(written), "{name} covers {written}: {def}");
+        }
+    }
+    conn.close().await.expect("close");
+    store.close().await;
+    db.drop_db().await;
+}
