@@ -2,6 +2,7 @@
 // own SQLite database, and a headless Chromium driven by playwright-core.
 
 import { spawn, execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -41,6 +42,15 @@ export const ACCESS_TTL_MS = 2_000;
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Servers still running when this process exits (a crash, an uncaught error) are killed with it.
+const running = new Map(); // child process -> its temporary directory
+process.on("exit", () => {
+  for (const [child, dir] of running) {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -71,6 +81,8 @@ export async function startServer(extraEnv = {}) {
     ...extraEnv,
   };
   const child = spawn(tesseraBin, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  running.set(child, dir);
+  child.on("exit", () => running.delete(child));
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
