@@ -233,6 +233,12 @@ impl TestApp {
         session_of(r).await
     }
 
+    /// Logs `username` in, registering it first if needed.
+    pub async fn another_device_or_sign_in(&self, username: &str) -> Session {
+        self.register(username, PASSWORD).await;
+        self.another_device(username).await
+    }
+
     pub async fn refresh_with_cookie(&self, token: &str) -> Response {
         self.http
             .post(self.url("/auth/refresh"))

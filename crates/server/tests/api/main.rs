@@ -10,6 +10,7 @@ mod helpers;
 mod accounts;
 mod attacks;
 mod cli;
+mod hardening;
 mod keys;
 mod misc;
 mod refresh;
