@@ -32,6 +32,13 @@ enum Command {
     },
     /// Apply pending database migrations
     Migrate,
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// Commands that work on the session service without serving it.
+#[derive(Subcommand)]
+enum AdminCommand {
     /// Manage users
     User {
         #[command(subcommand)]
@@ -127,10 +134,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo } => run_server(config, demo).await,
         Command::Migrate => {
             tessera::open_store(&config.database_url).await?;
-            println!("migrations applied to {}", config.database_url);
+            println!("migrations applied to {}", redact_url(&config.database_url));
             Ok(())
         }
-        command => {
+        Command::Admin(command) => {
             let tessera = open_service(&config).await?;
             run_admin(&tessera, command).await
         }
@@ -225,9 +232,9 @@ fn when(t: Timestamp) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
+async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        Command::User {
+        AdminCommand::User {
             command:
                 UserCommand::Add {
                     name,
@@ -256,14 +263,14 @@ async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
                 println!("password: {password}");
             }
         }
-        Command::User {
+        AdminCommand::User {
             command: UserCommand::List,
         } => {
             for u in tessera.users().await? {
                 println!("{}\t{}\t{}", u.id, u.username, when(u.created_at));
             }
         }
-        Command::Sessions {
+        AdminCommand::Sessions {
             command: SessionsCommand::List { user },
         } => {
             let owner = match user {
@@ -284,7 +291,7 @@ async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Sessions {
+        AdminCommand::Sessions {
             command: SessionsCommand::Revoke { id, user },
         } => match (id, user) {
             (_, Some(name)) => {
@@ -302,7 +309,7 @@ async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
             }
             (None, None) => bail!("give a session id or --user NAME"),
         },
-        Command::Keys {
+        AdminCommand::Keys {
             command: KeysCommand::List,
         } => {
             for k in tessera.key_report() {
@@ -322,7 +329,7 @@ async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Keys {
+        AdminCommand::Keys {
             command: KeysCommand::Rotate,
         } => {
             let key = tessera.rotate_keys().await?;
@@ -333,7 +340,6 @@ async fn run_admin(tessera: &Tessera, command: Command) -> anyhow::Result<()> {
                 when(key.activate_at)
             );
         }
-        Command::Serve { .. } | Command::Migrate => unreachable!("handled in run"),
     }
     Ok(())
 }
