@@ -429,6 +429,8 @@ impl Tessera {
                     }
                 }
                 Decision::Replay { successor } => {
+                    // Counted apart: a steady rate means clients retry or tabs race.
+                    metrics::counter!("tessera_refresh_grace_replays_total").increment(1);
                     return self.issue(&record, successor.encode(), now);
                 }
                 Decision::Reused => {

@@ -103,7 +103,9 @@ async fn the_predecessor_within_grace_gets_the_same_successor(backend: Backend) 
     let s = app.signed_in("alice").await;
     let first = session_of(app.refresh_with_cookie(&s.refresh).await).await;
     app.advance(Duration::from_secs(9));
+    let replays = app.metric("tessera_refresh_grace_replays_total").await;
     let retry = session_of(app.refresh_with_cookie(&s.refresh).await).await;
+    assert!(app.metric("tessera_refresh_grace_replays_total").await >= replays + 1.0);
     assert_eq!(retry.refresh, first.refresh, "same successor, no fork");
     assert_ne!(retry.access, first.access, "a fresh access token");
     // The successor is still the one live token.
