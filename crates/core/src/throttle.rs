@@ -48,11 +48,14 @@ struct IpWindow {
 }
 
 /// Failure counts, in memory, per instance.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
     users: HashMap<String, UserFailures>,
     ips: HashMap<IpAddr, IpWindow>,
+    /// Size at which the next prune runs: twice what the last one kept, so a flood of live
+    /// entries costs amortised O(1) per failure rather than a full scan each time.
+    prune_at: usize,
 }
 
 impl LoginThrottle {
@@ -62,6 +65,7 @@ impl LoginThrottle {
             policy,
             users: HashMap::new(),
             ips: HashMap::new(),
+            prune_at: PRUNE_ABOVE,
         }
     }
 
@@ -88,8 +92,9 @@ impl LoginThrottle {
 
     /// Counts a failed login.
     pub fn record_failure(&mut self, user_key: &str, ip: Option<IpAddr>, now: Timestamp) {
-        if self.users.len() + self.ips.len() > PRUNE_ABOVE {
+        if self.users.len() + self.ips.len() > self.prune_at {
             self.prune(now);
+            self.prune_at = PRUNE_ABOVE.max(2 * (self.users.len() + self.ips.len()));
         }
         let policy = self.policy;
         let entry = self
@@ -186,6 +191,24 @@ mod tests {
             t.check("alice", Some(IpAddr::from([10, 0, 0, 99])), at(0))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn stale_entries_are_forgotten_and_live_ones_kept() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        for i in 0..PRUNE_ABOVE {
+            t.record_failure(&format!("old{i}"), None, at(0));
+        }
+        // Much later: the old entries hold nothing back and go at the next prune.
+        for i in 0..10 {
+            t.record_failure(
+                &format!("new{i}"),
+                Some(IpAddr::from([192, 0, 2, 9])),
+                at(10_000),
+            );
+        }
+        assert!(t.users.len() < 100, "{} entries left", t.users.len());
+        assert!(t.users.contains_key("new9"));
     }
 
     #[test]
