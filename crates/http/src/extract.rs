@@ -89,8 +89,51 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// Claims of a valid access token, checked without touching the database (signature, header,
-/// `exp`/`nbf`/`iss`/`aud`). A logged-out session's token stays valid until it expires; use
-/// [`LiveSession`] where that matters.
+/// `exp`/`nbf`/`iss`/`aud`): stateless, so as cheap as a signature check. A logged-out
+/// session's token stays valid until it expires; use [`LiveSession`] where that matters.
+///
+/// Without a valid `Authorization: Bearer` token the handler is not called: the answer is
+/// `401 invalid_token` with a `WWW-Authenticate` challenge (RFC 6750). The host app's state
+/// must give an [`AppState`] through [`FromRef`].
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode, header};
+/// use tessera_http::{AppState, Authenticated};
+/// use tower::ServiceExt;
+///
+/// async fn whoami(Authenticated(claims): Authenticated) -> String {
+///     // `sub` is the user id, `sid` the session, `username` for display.
+///     format!("{} ({})", claims.username, claims.sub)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}", dir.join("app.db").display());
+/// # let store = std::sync::Arc::new(tessera_store_sqlite::SqliteStore::connect(&url).await?);
+/// # let tessera = std::sync::Arc::new(tessera_core::Tessera::open(store,
+/// #     tessera_core::Settings::new("https://app.example"), None,
+/// #     std::sync::Arc::new(tessera_core::SystemClock)).await?);
+/// # let state = AppState::new(tessera.clone(), tessera_http::HttpConfig::new("https://app.example"));
+/// let app: Router = Router::new().route("/api/whoami", get(whoami)).with_state(state);
+///
+/// let anonymous = Request::get("/api/whoami").body(Body::empty())?;
+/// let refused = app.clone().oneshot(anonymous).await?;
+/// assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(refused.headers()[header::WWW_AUTHENTICATE], "Bearer");
+///
+/// # tessera.register("carol", "correct horse battery".into()).await?;
+/// # let issued = tessera.login("carol", "correct horse battery".into(), &Default::default()).await?;
+/// let signed_in = Request::get("/api/whoami")
+///     .header(header::AUTHORIZATION, format!("Bearer {}", issued.access_token))
+///     .body(Body::empty())?;
+/// assert_eq!(app.oneshot(signed_in).await?.status(), StatusCode::OK);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Authenticated(pub AccessClaims);
 
@@ -106,7 +149,52 @@ where
     }
 }
 
-/// Claims of a valid access token whose session is still live (one database read).
+/// Claims of a valid access token whose session is still live: everything [`Authenticated`]
+/// checks, plus one store read, so a logout, a revocation or a detected refresh-token reuse
+/// takes effect on the very next request instead of when the token expires.
+///
+/// Use it for what must stop at once (account settings, payments, admin actions), and
+/// [`Authenticated`] where a few minutes of a logged-out token are acceptable.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode, header};
+/// use tessera_http::{AppState, Authenticated, LiveSession};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}", dir.join("app.db").display());
+/// # let store = std::sync::Arc::new(tessera_store_sqlite::SqliteStore::connect(&url).await?);
+/// # let tessera = std::sync::Arc::new(tessera_core::Tessera::open(store,
+/// #     tessera_core::Settings::new("https://app.example"), None,
+/// #     std::sync::Arc::new(tessera_core::SystemClock)).await?);
+/// # let state = AppState::new(tessera.clone(), tessera_http::HttpConfig::new("https://app.example"));
+/// let app: Router = Router::new()
+///     .route("/api/feed", get(|_: Authenticated| async { "feed" }))
+///     .route("/api/settings", get(|_: LiveSession| async { "settings" }))
+///     .with_state(state);
+///
+/// # tessera.register("dave", "correct horse battery".into()).await?;
+/// # let issued = tessera.login("dave", "correct horse battery".into(), &Default::default()).await?;
+/// let call = |path: &str| {
+///     Request::get(path)
+///         .header(header::AUTHORIZATION, format!("Bearer {}", issued.access_token))
+///         .body(Body::empty())
+/// };
+/// assert_eq!(app.clone().oneshot(call("/api/settings")?).await?.status(), StatusCode::OK);
+///
+/// tessera.logout(Some(&issued.refresh_token)).await?;
+/// // The session has ended: refused at once where liveness is checked …
+/// assert_eq!(app.clone().oneshot(call("/api/settings")?).await?.status(), StatusCode::UNAUTHORIZED);
+/// // … while the stateless check accepts the token until it expires.
+/// assert_eq!(app.oneshot(call("/api/feed")?).await?.status(), StatusCode::OK);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct LiveSession(pub AccessClaims);
 

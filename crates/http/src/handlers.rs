@@ -1,7 +1,8 @@
 //! The `/auth/*` endpoints.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
@@ -9,10 +10,12 @@ use tessera_core::{Error, Issued, RefreshRejection};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Client, JsonBody, LiveSession, OptionalJson, check_csrf, refresh_cookie};
+use crate::extract::{
+    Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, refresh_cookie,
+};
 use crate::wire::{
-    Credentials, Delivery, Me, RefreshBody, Registered, SessionList, SessionView, TokenResponse,
-    rfc3339,
+    Credentials, Delivery, Me, RefreshBody, Registered, RevocationList, RevocationsQuery, Revoked,
+    SessionList, SessionView, TokenResponse, parse_time, rfc3339,
 };
 use crate::{AppState, HttpConfig};
 
@@ -156,6 +159,48 @@ pub async fn revoke_session(
         .revoke_session(id, Some(claims.sub), "user")
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /auth/revocations`: sessions ended since `since`, for resource services that hold the
+/// shared secret. Without a configured secret the route does not exist (`404`), so it cannot be
+/// probed; the secret is checked before anything else is read.
+pub async fn revocations(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<RevocationsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Some(secret) = &app.config.revocations_token else {
+        return Err(ApiError::NotFound);
+    };
+    if !secret.matches(bearer(&headers)?) {
+        return Err(ApiError::Core(Error::InvalidToken(
+            "this is not the revocations token",
+        )));
+    }
+    let bad_since = || {
+        ApiError::BadRequest(
+            "`since` must be milliseconds since the Unix epoch or an RFC 3339 time".into(),
+        )
+    };
+    let Query(query) = query.map_err(|_| bad_since())?;
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(text) => Some(parse_time(text).ok_or_else(bad_since)?),
+    };
+    let found = app.tessera.revocations(since).await?;
+    let list = RevocationList {
+        since: rfc3339(found.since),
+        until: rfc3339(found.until),
+        revocations: found
+            .sessions
+            .into_iter()
+            .map(|(session_id, at)| Revoked {
+                session_id,
+                revoked_at: rfc3339(at),
+            })
+            .collect(),
+    };
+    Ok(no_store(Json(list).into_response()))
 }
 
 fn no_store(mut response: Response) -> Response {

@@ -1,25 +1,79 @@
 //! Tessera's HTTP API as an axum [`Router`] that any axum app can mount, and extractors that
 //! protect the host app's own routes with Tessera's access tokens.
 //!
-//! It is not a server: it binds no socket and reads no settings (the `tessera` binary does).
-//! Start with [`router`] (the whole API as the spec lays it out) or [`auth_router`] (only the
-//! `/auth` routes, to `.nest("/auth", …)` into an existing app), and [`Authenticated`] /
-//! [`LiveSession`] for your own handlers.
+//! It is not a server: it binds no socket and reads no settings (the `tessera` binary does),
+//! and it does not verify tokens for *other* services (that is `tessera-verifier`, which needs
+//! no database). Start with [`router`] (the whole API as the spec lays it out) or
+//! [`auth_router`] + [`jwks_router`] (the `/auth` routes and the JWKS, to mount into an
+//! existing app), and [`Authenticated`] / [`LiveSession`] for your own handlers.
 //!
-//! ```no_run
-//! # async fn demo(tessera: std::sync::Arc<tessera_core::Tessera>) {
+//! # Quick start: sessions in your own axum app
+//!
+//! Open a [`Tessera`] on a store, wrap it in an [`AppState`], mount the routes, and protect your
+//! handlers with an extractor:
+//!
+//! ```
+//! use std::sync::Arc;
 //! use axum::{Router, routing::get};
+//! use tessera_core::{Settings, SystemClock, Tessera};
 //! use tessera_http::{AppState, Authenticated, HttpConfig};
+//! use tessera_store_sqlite::SqliteStore;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let database_url = format!("sqlite://{}", dir.join("app.db").display());
+//! let store = Arc::new(SqliteStore::connect(&database_url).await?);
+//! let settings = Settings::new("https://app.example"); // the issuer: `iss` (and `aud`) of tokens
+//! let tessera = Arc::new(Tessera::open(store, settings, None, Arc::new(SystemClock)).await?);
 //! let state = AppState::new(tessera, HttpConfig::new("https://app.example"));
+//!
 //! let app: Router = Router::new()
 //!     .route("/api/hello", get(|Authenticated(claims): Authenticated| async move {
 //!         format!("hello, {}", claims.username)
 //!     }))
 //!     .nest("/auth", tessera_http::auth_router(state.clone()))
+//!     .merge(tessera_http::jwks_router(state.clone()))
 //!     .with_state(state);
-//! # }
+//!
+//! // Register, log in, call the protected route (here without a socket; in a real app,
+//! // `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`).
+//! use axum::body::{Body, to_bytes};
+//! use axum::http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! let post = |path: &str, json: &str| {
+//!     Request::post(path).header("content-type", "application/json").body(Body::from(json.to_owned()))
+//! };
+//! let credentials = r#"{"username": "alice", "password": "correct horse battery"}"#;
+//! let created = app.clone().oneshot(post("/auth/register", credentials)?).await?;
+//! assert_eq!(created.status(), StatusCode::CREATED);
+//! let login = app.clone().oneshot(post("/auth/login", credentials)?).await?;
+//! let body: serde_json::Value = serde_json::from_slice(&to_bytes(login.into_body(), 16_384).await?)?;
+//! let access_token = body["access_token"].as_str().unwrap_or_default();
+//!
+//! let hello = Request::get("/api/hello")
+//!     .header("authorization", format!("Bearer {access_token}"))
+//!     .body(Body::empty())?;
+//! let hello = app.oneshot(hello).await?;
+//! assert_eq!(hello.status(), StatusCode::OK);
+//! assert_eq!(&to_bytes(hello.into_body(), 1024).await?[..], b"hello, alice");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
 //! ```
+//!
+//! The browser client (`tessera-client.js`, served by [`router`] or by your app) then keeps the
+//! access token in memory and refreshes it through `/auth/refresh` with the `HttpOnly` cookie.
+//!
+//! # Which extractor?
+//!
+//! - [`Authenticated`]: the token's signature and claims, no database. A token stays valid until
+//!   it expires (15 minutes by default), even after its session is logged out.
+//! - [`LiveSession`]: the same, plus one store read: refused as soon as the session ends.
+//!   Tessera's own `/auth/me`, `/auth/sessions*` and `/auth/logout-all` use it.
+//!
+//! Other services verify the same tokens with `tessera-verifier` (JWKS from [`jwks_router`],
+//! revocations from `GET /auth/revocations`: see [`HttpConfig::revocations_token`]).
 
 use std::sync::Arc;
 
@@ -37,15 +91,33 @@ mod assets;
 mod error;
 mod extract;
 mod handlers;
+mod secret;
 mod wire;
 
 pub use error::ApiError;
 pub use extract::{Authenticated, Client, LiveSession, bearer};
+pub use secret::RevocationsToken;
 
 /// Largest request body accepted; larger ones get `413` before anything is parsed or hashed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// How the HTTP layer speaks to browsers. Defaults follow the spec.
+/// How the HTTP layer speaks to browsers (and to resource services). Defaults follow the spec.
+///
+/// ```
+/// use tessera_http::{HttpConfig, RevocationsToken};
+///
+/// // The app is served at this origin; the browser client runs on its pages.
+/// let mut config = HttpConfig::new("https://app.example");
+/// assert_eq!(config.cookie_name(), "__Secure-tessera_refresh");
+/// // A second origin (say, an admin UI) may use the refresh cookie too.
+/// config.allowed_origins.push("https://admin.example".into());
+/// // Plain-HTTP development on localhost: no `Secure` cookie, so no `__Secure-` prefix.
+/// config.cookie_secure = false;
+/// assert_eq!(config.cookie_name(), "tessera_refresh");
+/// // Let resource services poll `GET /auth/revocations` with this shared secret.
+/// config.revocations_token = Some(RevocationsToken::parse(&"s3cret-".repeat(6))?);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// Origins allowed to make cookie-authenticated and CORS requests (exact match).
@@ -58,11 +130,16 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where `GET /metrics` renders from; `None` disables the route.
     pub metrics: Option<PrometheusHandle>,
+    /// The shared secret resource services send as `Authorization: Bearer …` to
+    /// `GET /auth/revocations`. `None` (the default): the route answers `404`, as if it did not
+    /// exist.
+    pub revocations_token: Option<RevocationsToken>,
 }
 
 impl HttpConfig {
     /// Defaults for an app served at `origin`: only it is allowed, cookies are `Secure`, the
-    /// auth routes live at `/auth`, no proxies are trusted, no metrics route.
+    /// auth routes live at `/auth`, no proxies are trusted, no metrics route, no revocations
+    /// route.
     pub fn new(origin: impl Into<String>) -> Self {
         Self {
             allowed_origins: vec![origin.into()],
@@ -70,6 +147,7 @@ impl HttpConfig {
             cookie_path: "/auth".to_owned(),
             trusted_proxies: Vec::new(),
             metrics: None,
+            revocations_token: None,
         }
     }
 
@@ -85,6 +163,38 @@ impl HttpConfig {
 }
 
 /// What handlers share: the session service and the HTTP settings. Cheap to clone.
+///
+/// The routers carry it themselves; the extractors find it in the host app's state through
+/// [`FromRef`](axum::extract::FromRef), so an app with state of its own adds one `impl`:
+///
+/// ```
+/// use axum::extract::{FromRef, State};
+/// use axum::{Router, routing::get};
+/// use tessera_http::{AppState, Authenticated};
+///
+/// #[derive(Clone)]
+/// struct Host {
+///     tessera: AppState,
+///     greeting: &'static str,
+/// }
+///
+/// impl FromRef<Host> for AppState {
+///     fn from_ref(host: &Host) -> AppState {
+///         host.tessera.clone()
+///     }
+/// }
+///
+/// async fn hello(State(host): State<Host>, Authenticated(claims): Authenticated) -> String {
+///     format!("{}, {}", host.greeting, claims.username)
+/// }
+///
+/// fn app(tessera: AppState) -> Router {
+///     Router::new()
+///         .route("/api/hello", get(hello))
+///         .nest("/auth", tessera_http::auth_router(tessera.clone()))
+///         .with_state(Host { tessera, greeting: "hello" })
+/// }
+/// ```
 #[derive(Clone)]
 pub struct AppState {
     /// The session service.
@@ -95,6 +205,13 @@ pub struct AppState {
 
 impl AppState {
     /// Bundles a service and its HTTP settings.
+    ///
+    /// ```
+    /// # async fn demo(tessera: std::sync::Arc<tessera_core::Tessera>) {
+    /// use tessera_http::{AppState, HttpConfig};
+    /// let state = AppState::new(tessera, HttpConfig::new("https://app.example"));
+    /// # }
+    /// ```
     pub fn new(tessera: Arc<Tessera>, config: HttpConfig) -> Self {
         Self {
             tessera,
@@ -103,9 +220,38 @@ impl AppState {
     }
 }
 
-/// The `/auth` routes alone (register, login, refresh, logout, logout-all, me, sessions), for
-/// `.nest("/auth", auth_router(state))`. Includes the body limit and JSON 404/405 answers;
-/// CORS and security headers are added by [`router`] (or by the host app).
+/// The `/auth` routes alone (register, login, refresh, logout, logout-all, me, sessions, and
+/// revocations), for `.nest("/auth", auth_router(state))`. Includes the body limit and JSON
+/// 404/405 answers; CORS and security headers are added by [`router`] (or by the host app).
+///
+/// Mount it where [`HttpConfig::cookie_path`] says (`/auth` by default): the refresh cookie is
+/// scoped to that path. Host apps usually mount [`jwks_router`] beside it, so other services can
+/// verify the tokens.
+///
+/// ```
+/// use axum::Router;
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}", dir.join("app.db").display());
+/// # let store = std::sync::Arc::new(tessera_store_sqlite::SqliteStore::connect(&url).await?);
+/// # let tessera = std::sync::Arc::new(tessera_core::Tessera::open(store,
+/// #     tessera_core::Settings::new("https://app.example"), None,
+/// #     std::sync::Arc::new(tessera_core::SystemClock)).await?);
+/// # let state = tessera_http::AppState::new(tessera, tessera_http::HttpConfig::new("https://app.example"));
+/// let app: Router = Router::new().nest("/auth", tessera_http::auth_router(state));
+///
+/// let register = Request::post("/auth/register")
+///     .header("content-type", "application/json")
+///     .body(Body::from(r#"{"username": "bob", "password": "correct horse battery"}"#))?;
+/// assert_eq!(app.oneshot(register).await?.status(), StatusCode::CREATED);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 pub fn auth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     Router::new()
         .route("/register", post(handlers::register))
@@ -116,18 +262,81 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
         .route("/me", get(handlers::me))
         .route("/sessions", get(handlers::sessions))
         .route("/sessions/{id}", delete(handlers::revoke_session))
+        .route("/revocations", get(handlers::revocations))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+/// `GET /.well-known/jwks.json` alone: the public keys that may have signed a live access token
+/// (with HS256, `{"keys": []}`: a secret is never published), for `.merge(jwks_router(state))`
+/// into a host app. Resource services (`tessera-verifier`, or any JOSE library) fetch it from
+/// the issuer's origin, so mount it at the root, not under `/auth`.
+///
+/// ```
+/// use axum::Router;
+/// use axum::body::{Body, to_bytes};
+/// use axum::http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}", dir.join("app.db").display());
+/// # let store = std::sync::Arc::new(tessera_store_sqlite::SqliteStore::connect(&url).await?);
+/// # let tessera = std::sync::Arc::new(tessera_core::Tessera::open(store,
+/// #     tessera_core::Settings::new("https://app.example"), None,
+/// #     std::sync::Arc::new(tessera_core::SystemClock)).await?);
+/// # let state = tessera_http::AppState::new(tessera, tessera_http::HttpConfig::new("https://app.example"));
+/// let app: Router = Router::new().merge(tessera_http::jwks_router(state));
+///
+/// let response = app.oneshot(Request::get("/.well-known/jwks.json").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// let jwks: serde_json::Value = serde_json::from_slice(&to_bytes(response.into_body(), 65_536).await?)?;
+/// assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+pub fn jwks_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
 /// The whole API at the spec's paths: `/auth/*`, the JWKS, health, metrics, the OpenAPI
 /// description and the demo page, with CORS for the allowed origins and security headers.
+/// This is what the `tessera` binary serves; an app that is *only* Tessera can serve it as is.
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("tessera-doc-{}", uuid::Uuid::new_v4()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let url = format!("sqlite://{}", dir.join("app.db").display());
+/// # let store = std::sync::Arc::new(tessera_store_sqlite::SqliteStore::connect(&url).await?);
+/// # let tessera = std::sync::Arc::new(tessera_core::Tessera::open(store,
+/// #     tessera_core::Settings::new("https://auth.example"), None,
+/// #     std::sync::Arc::new(tessera_core::SystemClock)).await?);
+/// use tessera_http::{AppState, HttpConfig};
+///
+/// let app: axum::Router = tessera_http::router(AppState::new(tessera, HttpConfig::new("https://auth.example")));
+///
+/// for path in ["/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.json", "/tessera-client.js"] {
+///     let response = app.clone().oneshot(Request::get(path).body(Body::empty())?).await?;
+///     assert_eq!(response.status(), StatusCode::OK, "{path}");
+/// }
+/// // Serve it: axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let cors = cors(&state.config);
     let auth_path = state.config.cookie_path.clone();
     Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -135,6 +344,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state.clone())
+        .merge(jwks_router(state.clone()))
         .nest(&auth_path, auth_router(state))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
 use tessera_core::{Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration};
+use tessera_http::RevocationsToken;
 
 /// Every setting as a flag (with its environment variable). Unset ones fall back to the file,
 /// then to the defaults.
@@ -63,6 +64,16 @@ pub struct SettingsArgs {
     /// How long ended sessions are kept before the cleanup job deletes them [default: 7d]
     #[arg(long, env = "TESSERA_SESSION_RETENTION", global = true)]
     pub session_retention: Option<String>,
+    /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
+    /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
+    /// flag shows in `ps` [default: unset]
+    #[arg(
+        long,
+        env = "TESSERA_REVOCATIONS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub revocations_token: Option<String>,
 }
 
 /// The TOML file: the same settings, keyed like the variables without `TESSERA_`, lower case.
@@ -84,6 +95,7 @@ struct FileSettings {
     cookie_secure: Option<BoolOrString>,
     trusted_proxies: Option<StringOrList>,
     session_retention: Option<String>,
+    revocations_token: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -140,6 +152,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Retention of ended sessions.
     pub session_retention: Duration,
+    /// The shared secret of `GET /auth/revocations` (`None`: the route answers 404).
+    pub revocations_token: Option<RevocationsToken>,
     /// Key-encryption key, from `TESSERA_KEY_ENCRYPTION_KEY` only (never a flag: it would show
     /// in `ps`).
     pub kek: Option<Kek>,
@@ -394,6 +408,13 @@ impl Config {
             Duration::from_secs(7 * 86_400),
             duration,
         )?;
+        let (revocations_token, _) = setting(
+            "revocations_token",
+            "TESSERA_REVOCATIONS_TOKEN",
+            pick(args.revocations_token, file.revocations_token),
+            None,
+            |t| RevocationsToken::parse(t).map(Some),
+        )?;
         let kek = match std::env::var("TESSERA_KEY_ENCRYPTION_KEY") {
             Ok(v) if !v.is_empty() => Some(Kek::parse(&v).map_err(|e| {
                 anyhow::anyhow!(
@@ -421,6 +442,7 @@ impl Config {
             cookie_secure,
             trusted_proxies,
             session_retention,
+            revocations_token,
             kek,
         })
     }
@@ -594,12 +616,44 @@ mod tests {
                 },
                 "TESSERA_ISSUER",
             ),
+            (
+                SettingsArgs {
+                    revocations_token: Some("too-short".into()),
+                    ..Default::default()
+                },
+                "TESSERA_REVOCATIONS_TOKEN",
+            ),
         ];
         for (args, name) in cases {
             let err = Config::resolve(args).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn the_revocations_token_is_off_by_default_and_read_from_the_file() {
+        assert!(
+            Config::resolve(SettingsArgs::default())
+                .unwrap()
+                .revocations_token
+                .is_none()
+        );
+        let dir = std::env::temp_dir().join(format!("tessera-config-rev-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        let secret = "0123456789abcdef0123456789abcdef";
+        std::fs::write(&path, format!("revocations_token = \"{secret}\"\n")).unwrap();
+        let token = Config::resolve(SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap()
+        .revocations_token
+        .unwrap();
+        assert!(token.matches(secret));
+        assert!(!format!("{token:?}").contains(secret), "redacted in Debug");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub async fn build_app(
         cookie_path: "/auth".into(),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics,
+        revocations_token: config.revocations_token.clone(),
     };
     let router = tessera_http::router(AppState::new(tessera.clone(), http));
     Ok(App {

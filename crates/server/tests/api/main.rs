@@ -14,4 +14,5 @@ mod hardening;
 mod keys;
 mod misc;
 mod refresh;
+mod revocations;
 mod sessions;

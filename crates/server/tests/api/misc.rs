@@ -71,6 +71,7 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/auth/revocations", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
