@@ -304,9 +304,7 @@ async fn a_login_never_adopts_a_refresh_token_the_client_holds(backend: Backend)
     };
     let first = app.signed_in("alice").await;
     let r = app
-        .http
-        .post(app.url("/auth/login"))
-        .header("cookie", format!("{COOKIE}={}", first.refresh))
+        .post_with_cookie("/auth/login", &first.refresh)
         .json(&json!({"username": "alice", "password": PASSWORD}))
         .send()
         .await

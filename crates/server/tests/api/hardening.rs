@@ -2,7 +2,7 @@
 //! what a database dump or the logs would give away.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -141,13 +141,7 @@ async fn revocation_racing_rotations_leaves_no_live_token(backend: Backend) {
         issued
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let r = app
-        .http
-        .delete(app.url(&format!("/auth/sessions/{}", laptop.sid)))
-        .bearer_auth(&phone.access)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(&laptop.sid, &phone.access).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let issued = chain.await.unwrap();
     for token in issued.iter().rev().take(2) {
@@ -297,62 +291,6 @@ async fn one_address_over_its_failure_budget_is_held(backend: Backend) {
     assert_eq!(
         from("192.0.2.50", "someone".into()).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
-    );
-    app.cleanup().await;
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// Whether a username exists must not show in how long a failed login takes. Each sample is a
-/// distinct user and address, so throttling never interferes; the two kinds alternate, so load
-/// on the machine hits both alike.
-async fn unknown_users_and_wrong_passwords_take_the_same_time(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |a| a.trusted_proxies = Some("127.0.0.1".into())).await
-    else {
-        return;
-    };
-    const SAMPLES: usize = 100;
-    for i in 0..SAMPLES {
-        assert_eq!(
-            app.register(&format!("known{i}"), PASSWORD).await.status(),
-            StatusCode::CREATED
-        );
-    }
-    let attempt = |user: String, i: usize| {
-        let request = app
-            .http
-            .post(app.url("/auth/login"))
-            .header("x-forwarded-for", format!("10.{}.{}.1", i / 200, i % 200))
-            .json(&json!({"username": user, "password": "wrong password"}));
-        async move {
-            let start = Instant::now();
-            let status = request.send().await.unwrap().status();
-            assert_eq!(status, StatusCode::UNAUTHORIZED);
-            start.elapsed()
-        }
-    };
-    // The two kinds alternate, and so does which goes first, so load elsewhere on the machine
-    // and any order effect fall on both alike.
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..SAMPLES {
-        if i % 2 == 0 {
-            known.push(attempt(format!("known{i}"), 2 * i).await);
-            unknown.push(attempt(format!("ghost{i}"), 2 * i + 1).await);
-        } else {
-            unknown.push(attempt(format!("ghost{i}"), 2 * i + 1).await);
-            known.push(attempt(format!("known{i}"), 2 * i).await);
-        }
-    }
-    let (k, u) = (
-        median(known).as_secs_f64() * 1e3,
-        median(unknown).as_secs_f64() * 1e3,
-    );
-    assert!(
-        k.max(u) / k.min(u) <= 1.10,
-        "median wrong-password {k:.2} ms vs unknown-user {u:.2} ms"
     );
     app.cleanup().await;
 }
@@ -507,7 +445,6 @@ on_both_backends!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     guesses_from_many_addresses_still_hold_the_account,
     one_address_over_its_failure_budget_is_held,
-    unknown_users_and_wrong_passwords_take_the_same_time,
     a_database_dump_holds_no_token_or_password,
     with_a_kek_a_dump_holds_no_usable_private_key,
 );

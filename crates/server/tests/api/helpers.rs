@@ -138,9 +138,17 @@ pub async fn spawn_app_with(
 }
 
 /// Starts a server on an existing database (a restart), keeping the clock.
-pub async fn start_on(db: Db, mut args: SettingsArgs, clock: ManualClock) -> TestApp {
+pub async fn start_on(db: Db, args: SettingsArgs, clock: ManualClock) -> TestApp {
+    let mut app = start_on_url(&db.url(), args, clock).await;
+    app.db = Some(db);
+    app
+}
+
+/// Starts a server on the database at `url` without owning it: another instance sharing a
+/// database some other `TestApp` (or the test itself) owns. Its `cleanup` deletes nothing.
+pub async fn start_on_url(url: &str, mut args: SettingsArgs, clock: ManualClock) -> TestApp {
     init_logs();
-    args.database = Some(db.url());
+    args.database = Some(url.to_owned());
     args.bind = Some("127.0.0.1:0".into());
     let config = Config::resolve(args).expect("test settings are valid");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -168,7 +176,7 @@ pub async fn start_on(db: Db, mut args: SettingsArgs, clock: ManualClock) -> Tes
         http,
         tessera: app.tessera,
         clock,
-        db: Some(db),
+        db: None,
         server,
     }
 }
@@ -239,10 +247,32 @@ impl TestApp {
         self.another_device(username).await
     }
 
-    pub async fn refresh_with_cookie(&self, token: &str) -> Response {
+    /// A `POST` to `path` carrying the refresh cookie `token`, to add to before sending.
+    pub fn post_with_cookie(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http
-            .post(self.url("/auth/refresh"))
+            .post(self.url(path))
             .header("cookie", format!("{COOKIE}={token}"))
+    }
+
+    pub async fn refresh_with_cookie(&self, token: &str) -> Response {
+        self.post_with_cookie("/auth/refresh", token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn logout_with_cookie(&self, token: &str) -> Response {
+        self.post_with_cookie("/auth/logout", token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `DELETE /auth/sessions/{id}` as the holder of `access`.
+    pub async fn revoke_session(&self, id: &str, access: &str) -> Response {
+        self.http
+            .delete(self.url(&format!("/auth/sessions/{id}")))
+            .bearer_auth(access)
             .send()
             .await
             .expect("request")
@@ -349,4 +379,44 @@ pub fn jwt_part(token: &str, index: usize) -> Value {
         .decode(part)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Which of `tokens` (the refresh tokens one client received for session `sid`, in order) the
+/// store holds as the session's current token, by index; an empty list if the session is gone
+/// or ended. White-box: it recomputes the stored keyed hash with the deployment's secret, which
+/// tests keep unsealed (no key-encryption key), under the name `tessera-core` gives it.
+pub async fn current_tokens(
+    store: &dyn tessera_core::Store,
+    sid: &str,
+    tokens: &[String],
+) -> Vec<usize> {
+    use tessera_core::refresh_token::RefreshKey;
+    const SECRET: &str = "refresh-token";
+    let secret = store
+        .secret(SECRET)
+        .await
+        .expect("read the secret")
+        .expect("the refresh-token secret exists")
+        .open(None, SECRET)
+        .expect("unsealed secret");
+    let key = RefreshKey::new(&secret);
+    let Some(record) = store
+        .session(sid.parse().expect("session id"))
+        .await
+        .expect("read the session")
+    else {
+        return Vec::new();
+    };
+    if record.revoked_at.is_some() {
+        return Vec::new();
+    }
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            key.parse(t)
+                .is_some_and(|t| key.matches(&t, &record.token_hash))
+        })
+        .map(|(i, _)| i)
+        .collect()
 }

@@ -283,13 +283,7 @@ async fn a_revoked_session_says_revoked(backend: Backend) {
         return;
     };
     let s = app.signed_in("alice").await;
-    let r = app
-        .http
-        .post(app.url("/auth/logout"))
-        .header("cookie", format!("{COOKIE}={}", s.refresh))
-        .send()
-        .await
-        .unwrap();
+    let r = app.logout_with_cookie(&s.refresh).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         reason_of(app.refresh_with_cookie(&s.refresh).await).await,
@@ -304,9 +298,7 @@ async fn cookie_and_body_together_or_two_cookies_are_refused(backend: Backend) {
     };
     let s = app.signed_in("alice").await;
     let both = app
-        .http
-        .post(app.url("/auth/refresh"))
-        .header("cookie", format!("{COOKIE}={}", s.refresh))
+        .post_with_cookie("/auth/refresh", &s.refresh)
         .json(&json!({"refresh_token": s.refresh}))
         .send()
         .await
@@ -351,9 +343,7 @@ async fn cross_site_cookie_requests_are_refused(backend: Backend) {
             ("content-type", "text/plain"),
         ] {
             let r = app
-                .http
-                .post(app.url(path))
-                .header("cookie", &cookie)
+                .post_with_cookie(path, &s.refresh)
                 .header(name, value)
                 .send()
                 .await

@@ -98,13 +98,7 @@ async fn revoking_a_session_ends_it_and_only_it(backend: Backend) {
     };
     let laptop = app.signed_in("alice").await;
     let phone = app.another_device("alice").await;
-    let r = app
-        .http
-        .delete(app.url(&format!("/auth/sessions/{}", laptop.sid)))
-        .bearer_auth(&phone.access)
-        .send()
-        .await
-        .unwrap();
+    let r = app.revoke_session(&laptop.sid, &phone.access).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (status, body) = error_of(app.refresh_with_cookie(&laptop.refresh).await).await;
     assert_eq!(
@@ -119,13 +113,7 @@ async fn revoking_a_session_ends_it_and_only_it(backend: Backend) {
         app.get_with("/auth/me", &phone.access).await.status(),
         StatusCode::OK
     );
-    let again = app
-        .http
-        .delete(app.url(&format!("/auth/sessions/{}", laptop.sid)))
-        .bearer_auth(&phone.access)
-        .send()
-        .await
-        .unwrap();
+    let again = app.revoke_session(&laptop.sid, &phone.access).await;
     assert_eq!(error_of(again).await.0, StatusCode::NOT_FOUND);
     app.cleanup().await;
 }
@@ -141,13 +129,7 @@ async fn another_users_or_an_unknown_session_is_not_found(backend: Backend) {
         uuid::Uuid::new_v4().to_string(),
         "not-a-uuid".into(),
     ] {
-        let r = app
-            .http
-            .delete(app.url(&format!("/auth/sessions/{id}")))
-            .bearer_auth(&bob.access)
-            .send()
-            .await
-            .unwrap();
+        let r = app.revoke_session(&id, &bob.access).await;
         let (status, body) = error_of(r).await;
         assert_eq!(
             (status, body["error"].as_str()),
@@ -168,13 +150,7 @@ async fn logout_ends_the_session_and_clears_the_cookie(backend: Backend) {
         return;
     };
     let s = app.signed_in("alice").await;
-    let r = app
-        .http
-        .post(app.url("/auth/logout"))
-        .header("cookie", format!("{COOKIE}={}", s.refresh))
-        .send()
-        .await
-        .unwrap();
+    let r = app.logout_with_cookie(&s.refresh).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (value, attrs) = set_cookie(&r).expect("cleared cookie");
     assert!(
