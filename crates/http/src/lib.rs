@@ -134,6 +134,9 @@ pub struct HttpConfig {
     /// `GET /auth/revocations`. `None` (the default): the route answers `404`, as if it did not
     /// exist.
     pub revocations_token: Option<RevocationsToken>,
+    /// `Strict-Transport-Security` max-age for every response, for deployments served over
+    /// HTTPS (behind a TLS-terminating proxy). `None`: no header (plain-HTTP development).
+    pub hsts_max_age: Option<std::time::Duration>,
 }
 
 impl HttpConfig {
@@ -148,6 +151,7 @@ impl HttpConfig {
             trusted_proxies: Vec::new(),
             metrics: None,
             revocations_token: None,
+            hsts_max_age: None,
         }
     }
 
@@ -336,6 +340,9 @@ pub fn jwks_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
 pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let cors = cors(&state.config);
     let auth_path = state.config.cookie_path.clone();
+    let hsts = state.config.hsts_max_age.and_then(|age| {
+        HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok()
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -358,6 +365,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &axum::http::Response<axum::body::Body>| hsts.clone(),
         ))
 }
 

@@ -74,6 +74,10 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub revocations_token: Option<String>,
+    /// Strict-Transport-Security: auto (on, 2 years, when the issuer is https://), off, or a
+    /// max-age such as 365d [default: auto]
+    #[arg(long, env = "TESSERA_HSTS", global = true)]
+    pub hsts: Option<String>,
 }
 
 /// The TOML file: the same settings, keyed like the variables without `TESSERA_`, lower case.
@@ -96,6 +100,7 @@ struct FileSettings {
     trusted_proxies: Option<StringOrList>,
     session_retention: Option<String>,
     revocations_token: Option<String>,
+    hsts: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -119,6 +124,17 @@ impl StringOrList {
 enum BoolOrString {
     Bool(bool),
     Text(String),
+}
+
+/// When to send `Strict-Transport-Security`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hsts {
+    /// When the issuer is `https://` (the server is behind TLS), for two years.
+    Auto,
+    /// Never.
+    Off,
+    /// Always, with this max-age.
+    MaxAge(Duration),
 }
 
 /// Fully resolved configuration of a `tessera` process.
@@ -154,6 +170,8 @@ pub struct Config {
     pub session_retention: Duration,
     /// The shared secret of `GET /auth/revocations` (`None`: the route answers 404).
     pub revocations_token: Option<RevocationsToken>,
+    /// HSTS policy.
+    pub hsts: Hsts,
     /// Key-encryption key, from `TESSERA_KEY_ENCRYPTION_KEY` only (never a flag: it would show
     /// in `ps`).
     pub kek: Option<Kek>,
@@ -415,6 +433,19 @@ impl Config {
             None,
             |t| RevocationsToken::parse(t).map(Some),
         )?;
+        let (hsts, _) = setting(
+            "hsts",
+            "TESSERA_HSTS",
+            pick(args.hsts, file.hsts),
+            Hsts::Auto,
+            |t| match t {
+                "auto" => Ok(Hsts::Auto),
+                "off" => Ok(Hsts::Off),
+                age => positive_duration(age)
+                    .map(Hsts::MaxAge)
+                    .map_err(|e| format!("not auto, off or a max-age: {e}")),
+            },
+        )?;
         let kek = match std::env::var("TESSERA_KEY_ENCRYPTION_KEY") {
             Ok(v) if !v.is_empty() => Some(Kek::parse(&v).map_err(|e| {
                 anyhow::anyhow!(
@@ -443,8 +474,20 @@ impl Config {
             trusted_proxies,
             session_retention,
             revocations_token,
+            hsts,
             kek,
         })
+    }
+
+    /// The `Strict-Transport-Security` max-age for a server whose issuer is `issuer`.
+    pub fn hsts_for(&self, issuer: &str) -> Option<Duration> {
+        match self.hsts {
+            Hsts::Auto if issuer.starts_with("https://") => {
+                Some(Duration::from_secs(2 * 365 * 86_400))
+            }
+            Hsts::Auto | Hsts::Off => None,
+            Hsts::MaxAge(age) => Some(age),
+        }
     }
 
     /// The issuer: the configured one, or `http://<address actually bound>`.
@@ -654,6 +697,36 @@ mod tests {
         assert!(token.matches(secret));
         assert!(!format!("{token:?}").contains(secret), "redacted in Debug");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hsts_follows_the_issuer_unless_told_otherwise() {
+        let auto = Config::resolve(SettingsArgs::default()).unwrap();
+        assert_eq!(auto.hsts_for("http://127.0.0.1:8080"), None);
+        assert_eq!(
+            auto.hsts_for("https://auth.example"),
+            Some(Duration::from_secs(63_072_000))
+        );
+        let off = Config::resolve(SettingsArgs {
+            hsts: Some("off".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(off.hsts_for("https://auth.example"), None);
+        let set = Config::resolve(SettingsArgs {
+            hsts: Some("1d".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            set.hsts_for("http://127.0.0.1:8080"),
+            Some(Duration::from_secs(86_400))
+        );
+        let bad = Config::resolve(SettingsArgs {
+            hsts: Some("sometimes".into()),
+            ..Default::default()
+        });
+        assert!(bad.unwrap_err().to_string().contains("TESSERA_HSTS"));
     }
 
     #[test]

@@ -74,8 +74,12 @@ pub async fn build_app(
         trusted_proxies: config.trusted_proxies.clone(),
         metrics,
         revocations_token: config.revocations_token.clone(),
+        hsts_max_age: config.hsts_for(&issuer),
     };
-    let router = tessera_http::router(AppState::new(tessera.clone(), http));
+    // Request spans (method, path, status, latency) at debug level; headers, which carry
+    // tokens, are not recorded.
+    let router = tessera_http::router(AppState::new(tessera.clone(), http))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App {
         router,
         tessera,
@@ -90,23 +94,33 @@ pub fn spawn_background_jobs(
     tessera: Arc<Tessera>,
     retention: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut reload = tokio::time::interval(KEY_RELOAD_INTERVAL);
-        let mut cleanup = tokio::time::interval(CLEANUP_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = reload.tick() => {
-                    if let Err(e) = tessera.reload_keys().await {
-                        tracing::warn!(error = %e, "reloading keys failed; keeping the current ones");
-                    }
+    // Two independent loops, so a long cleanup (a big table, a slow database: the store allows
+    // it minutes) never delays a key reload, which must come every few seconds.
+    let reload = {
+        let tessera = tessera.clone();
+        async move {
+            let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = tessera.reload_keys().await {
+                    tracing::warn!(error = %e, "reloading keys failed; keeping the current ones");
                 }
-                _ = cleanup.tick() => match tessera.purge_ended_sessions(retention).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "deleted ended sessions"),
-                    Err(e) => tracing::warn!(error = %e, "session cleanup failed; will retry"),
-                },
             }
         }
+    };
+    let cleanup = async move {
+        let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
+        loop {
+            tick.tick().await;
+            match tessera.purge_ended_sessions(retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted ended sessions"),
+                Err(e) => tracing::warn!(error = %e, "session cleanup failed; will retry"),
+            }
+        }
+    };
+    tokio::spawn(async move {
+        tokio::join!(reload, cleanup);
     })
 }
 

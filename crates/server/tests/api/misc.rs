@@ -135,7 +135,36 @@ async fn unknown_routes_get_json_404s(backend: Backend) {
     app.cleanup().await;
 }
 
+async fn hsts_is_sent_only_when_served_over_https_or_configured(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "plain-HTTP issuer: no HSTS"
+    );
+    app.cleanup().await;
+    let Some(app) =
+        spawn_app_with(backend, |a| a.issuer = Some("https://auth.example".into())).await
+    else {
+        return;
+    };
+    for path in ["/healthz", "/auth/me", "/nope"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=63072000; includeSubDomains",
+            "{path}"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    }
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    hsts_is_sent_only_when_served_over_https_or_configured,
     health_and_readiness_answer,
     metrics_are_prometheus_text,
     the_openapi_description_covers_every_route,
