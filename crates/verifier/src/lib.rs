@@ -1,0 +1,576 @@
+//! Verify Tessera access tokens in a service that is not Tessera: a resource server, an API
+//! gateway, a worker. It needs no database and no secret, only the issuer's URL.
+//!
+//! A [`Verifier`] fetches the issuer's JWK Set (`/.well-known/jwks.json`) once, caches it, and
+//! checks tokens with **the issuer's own rules** (`tessera-core`'s
+//! [`verify_public`](tessera_core::access_token::verify_public): algorithm pinned per key, `typ`
+//! `at+jwt`, any `crit` refused, `iss`, `aud`, `exp`, `nbf`, claim types, canonical base64url).
+//! A token signed by a key it has not seen yet (the issuer rotated its keys) makes it fetch the
+//! JWKS again, at most once per [`VerifierConfig::jwks_refetch_interval`], so a flood of
+//! tokens with made-up `kid`s cannot turn into a flood of requests to the issuer.
+//!
+//! It is not an HTTP framework integration (a ten-line extractor does that, see the `notes_api`
+//! example) and not a client: it never obtains or refreshes tokens.
+//!
+//! ```no_run
+//! use tessera_verifier::{Verifier, VerifierConfig};
+//!
+//! # async fn demo(authorization_header: &str) -> Result<(), tessera_verifier::Error> {
+//! let verifier = Verifier::connect(VerifierConfig::new("https://auth.example")).await?;
+//!
+//! let token = authorization_header.strip_prefix("Bearer ").unwrap_or_default();
+//! match verifier.verify(token).await {
+//!     Ok(claims) => println!("user {} ({}), session {}", claims.username, claims.sub, claims.sid),
+//!     Err(e) if e.is_invalid_token() => println!("401: {e}"),
+//!     Err(e) => println!("503: {e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Revocation in seconds
+//!
+//! An access token is valid until it expires (15 minutes by default), even after a logout. A
+//! service that must honour logouts sooner gives the verifier the issuer's shared secret
+//! `TESSERA_REVOCATIONS_TOKEN`; the verifier then polls `GET /auth/revocations` every
+//! [`RevocationsConfig::poll_interval`] (5 s by default) and refuses the tokens of every
+//! session ended since.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tessera_verifier::{RevocationsConfig, Verifier, VerifierConfig};
+//!
+//! # async fn demo() -> Result<(), tessera_verifier::Error> {
+//! let mut config = VerifierConfig::new("https://auth.example");
+//! let secret = std::env::var("TESSERA_REVOCATIONS_TOKEN").unwrap_or_default();
+//! config.revocations = Some(RevocationsConfig::new(&config.issuer, secret));
+//! let verifier = Verifier::connect(config).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **The bound**: a logout (or a revocation, or a detected refresh-token reuse) takes effect in
+//! every verifying service within one poll interval plus the duration of one poll request.
+//! While the issuer cannot be reached the verifier keeps what it knows and logs a warning at
+//! each failed poll; tokens then still end at their expiry.
+//!
+//! # Transport
+//!
+//! The verifier uses `reqwest` without default features, so on its own it speaks plain HTTP
+//! (an issuer on a private network, or a local TLS-terminating sidecar). For an `https://`
+//! issuer, give `reqwest` a TLS backend in your application; Cargo unifies features, so the
+//! verifier's client gets it too:
+//!
+//! ```toml
+//! [dependencies]
+//! tessera-verifier = "0.1"
+//! reqwest = { version = "0.13", default-features = false, features = ["rustls"] }
+//! ```
+//!
+//! Redirects are not followed: the keys come from exactly the configured URL.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tessera_core::access_token::{self, Expectations};
+use tessera_core::keys::PublicKeySet;
+use tessera_core::{Clock, SystemClock, Timestamp};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::task::AbortHandle;
+use uuid::Uuid;
+
+pub use tessera_core::AccessClaims;
+
+/// The largest JWK Set or revocation list read from the issuer; a larger answer is an error.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How far before the previous answer's `until` each revocation poll starts: revocations are
+/// time-stamped by the issuer instance that made them a moment before they commit, and several
+/// instances' clocks differ slightly. Re-reading a few seconds costs nothing.
+const POLL_OVERLAP: Duration = Duration::from_secs(30);
+
+/// Settings of a [`Verifier`]. [`VerifierConfig::new`] gives the defaults for an issuer running
+/// with Tessera's defaults; change the fields that differ.
+#[derive(Clone, Debug)]
+pub struct VerifierConfig {
+    /// The issuer: the `iss` tokens must carry, and the base of the default URLs
+    /// (`TESSERA_ISSUER` of the server, e.g. `https://auth.example`).
+    pub issuer: String,
+    /// The `aud` tokens must carry. Defaults to the issuer (Tessera's default audience).
+    pub audience: String,
+    /// Where the JWK Set is. Defaults to `{issuer}/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// Forgiven clock skew for `exp` and `nbf`. Defaults to 5 s (`TESSERA_CLOCK_LEEWAY`).
+    pub leeway: Duration,
+    /// The issuer's access-token lifetime (`TESSERA_ACCESS_TTL`): a token claiming to live
+    /// longer is refused, and revocations are remembered this long (plus the leeway). Defaults
+    /// to 15 minutes.
+    pub access_ttl: Duration,
+    /// The least time between two JWKS fetches caused by tokens with an unknown `kid`.
+    /// Defaults to 10 s. The first unknown `kid` after a quiet period is fetched at once, so a
+    /// key rotation is picked up on its first token.
+    pub jwks_refetch_interval: Duration,
+    /// How often the JWK Set is fetched again anyway, so retired keys leave the cache. Defaults
+    /// to 5 minutes.
+    pub jwks_max_age: Duration,
+    /// Timeout of each request to the issuer. Defaults to 5 s.
+    pub request_timeout: Duration,
+    /// Polling of `GET /auth/revocations`; `None` (the default) relies on token expiry alone.
+    pub revocations: Option<RevocationsConfig>,
+}
+
+impl VerifierConfig {
+    /// The defaults for `issuer` (its URL, without a trailing slash).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            audience: issuer.clone(),
+            jwks_url: format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+            issuer,
+            leeway: Duration::from_secs(5),
+            access_ttl: Duration::from_secs(15 * 60),
+            jwks_refetch_interval: Duration::from_secs(10),
+            jwks_max_age: Duration::from_secs(5 * 60),
+            request_timeout: Duration::from_secs(5),
+            revocations: None,
+        }
+    }
+}
+
+/// How to poll the issuer's revocations.
+#[derive(Clone)]
+pub struct RevocationsConfig {
+    /// Where the list is. [`RevocationsConfig::new`] makes it `{issuer}/auth/revocations`.
+    pub url: String,
+    /// The shared secret, the issuer's `TESSERA_REVOCATIONS_TOKEN`. Never printed by `Debug`.
+    pub token: String,
+    /// How often to poll: the bound on how long a logout takes to reach this service. Defaults
+    /// to 5 s.
+    pub poll_interval: Duration,
+}
+
+impl RevocationsConfig {
+    /// Polls `{issuer}/auth/revocations` every 5 s with `token`.
+    pub fn new(issuer: &str, token: impl Into<String>) -> Self {
+        Self {
+            url: format!("{}/auth/revocations", issuer.trim_end_matches('/')),
+            token: token.into(),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for RevocationsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationsConfig")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+/// Why a token was not accepted, or the verifier could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The token is refused: malformed, forged, expired, not for this audience, signed by an
+    /// unknown key, or of a session that has ended. Answer `401 invalid_token`.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    /// The issuer could not be reached or answered nonsense (at [`Verifier::connect`], or in an
+    /// explicit [`Verifier::refresh_keys`] / [`Verifier::sync_revocations`]).
+    #[error("{0}")]
+    Issuer(String),
+    /// The settings cannot work (a URL that is not http(s), a zero interval).
+    #[error("invalid verifier settings: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Whether the token itself was refused (rather than the issuer being unreachable).
+    pub fn is_invalid_token(&self) -> bool {
+        matches!(self, Self::InvalidToken(_))
+    }
+}
+
+/// Verifies access tokens of one issuer. Cheap to clone (clones share the cache and the
+/// background task); the task stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.inner.config)
+            .field("keys", &self.inner.keys().len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: VerifierConfig,
+    expect: Expectations,
+    http: reqwest::Client,
+    clock: SystemClock,
+    keys: RwLock<Arc<PublicKeySet>>,
+    /// Held while fetching the JWKS, so concurrent requests with an unknown `kid` wait for one
+    /// fetch instead of starting their own.
+    fetching: tokio::sync::Mutex<FetchState>,
+    /// Ended sessions and when they ended (the issuer's clock).
+    revoked: RwLock<HashMap<Uuid, Timestamp>>,
+    /// The `until` of the last revocation poll (the issuer's clock).
+    revocations_until: Mutex<Option<Timestamp>>,
+    background: OnceLock<AbortHandle>,
+}
+
+struct FetchState {
+    /// When a token with an unknown `kid` last caused a fetch.
+    last_unknown_kid_fetch: Option<Instant>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.background.get() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded values are plain data, intact even if a holder panicked.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn check_url(what: &str, url: &str) -> Result<(), Error> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("{what} `{url}` is not an http(s) URL")))
+    }
+}
+
+impl Verifier {
+    /// Checks the settings, fetches the issuer's JWK Set (and, with revocations on, the current
+    /// revocation list), and starts the background task that keeps both fresh. Fails when the
+    /// issuer cannot be reached: a service should not start verifying with nothing to verify
+    /// against. Must run inside a Tokio runtime.
+    pub async fn connect(config: VerifierConfig) -> Result<Self, Error> {
+        check_url("jwks_url", &config.jwks_url)?;
+        if let Some(r) = &config.revocations {
+            check_url("revocations url", &r.url)?;
+            if r.poll_interval.is_zero() {
+                return Err(Error::Config(
+                    "the revocations poll interval must be longer than 0".into(),
+                ));
+            }
+        }
+        if config.jwks_max_age.is_zero() {
+            return Err(Error::Config("jwks_max_age must be longer than 0".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tessera-verifier/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let expect = Expectations {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: config.leeway,
+            lifetime: config.access_ttl,
+        };
+        let inner = Arc::new(Inner {
+            config,
+            expect,
+            http,
+            clock: SystemClock,
+            keys: RwLock::new(Arc::new(PublicKeySet::default())),
+            fetching: tokio::sync::Mutex::new(FetchState {
+                last_unknown_kid_fetch: None,
+            }),
+            revoked: RwLock::new(HashMap::new()),
+            revocations_until: Mutex::new(None),
+            background: OnceLock::new(),
+        });
+        inner.refresh_keys().await?;
+        inner.sync_revocations().await?;
+        let task = tokio::spawn(background(Arc::downgrade(&inner)));
+        // Just created: nobody else can have set it.
+        let _ = inner.background.set(task.abort_handle());
+        Ok(Self { inner })
+    }
+
+    /// Verifies `token` (the Bearer token, without `Bearer `): the issuer's strict rules, then
+    /// the revocation list. Fetches the JWKS again first when the token names a key not seen
+    /// yet, unless a fetch for that reason happened within the refetch interval.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
+        let kid = access_token::unverified_kid(token).map_err(refused)?;
+        let mut keys = self.inner.keys();
+        if keys.find(&kid).is_none() {
+            keys = self.inner.keys_for_unknown_kid(&kid).await;
+        }
+        let claims = access_token::verify_public(token, &keys, &self.inner.expect, self.now())
+            .map_err(refused)?;
+        if self.is_revoked(claims.sid) {
+            return Err(Error::InvalidToken("the token's session has ended"));
+        }
+        Ok(claims)
+    }
+
+    /// Whether the session `sid` is known to have ended (from the revocation polls).
+    pub fn is_revoked(&self, sid: Uuid) -> bool {
+        read(&self.inner.revoked).contains_key(&sid)
+    }
+
+    /// The `kid`s of the cached keys.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.inner
+            .keys()
+            .keys()
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect()
+    }
+
+    /// Fetches the JWK Set now (the background task does this every
+    /// [`VerifierConfig::jwks_max_age`]).
+    pub async fn refresh_keys(&self) -> Result<(), Error> {
+        self.inner.refresh_keys().await
+    }
+
+    /// Polls the revocation list now (the background task does this every poll interval).
+    /// Returns how many ended sessions are known. Does nothing without revocations configured.
+    pub async fn sync_revocations(&self) -> Result<usize, Error> {
+        self.inner.sync_revocations().await
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn refused(e: tessera_core::Error) -> Error {
+    match e {
+        tessera_core::Error::InvalidToken(why) => Error::InvalidToken(why),
+        _ => Error::InvalidToken("the token is not valid"),
+    }
+}
+
+impl Inner {
+    fn keys(&self) -> Arc<PublicKeySet> {
+        read(&self.keys).clone()
+    }
+
+    /// The key set to verify a token whose `kid` is not cached: fetched again unless a token
+    /// with an unknown `kid` caused a fetch within the refetch interval.
+    async fn keys_for_unknown_kid(&self, kid: &str) -> Arc<PublicKeySet> {
+        let mut state = self.fetching.lock().await;
+        // Another request may have fetched while this one waited for the lock.
+        let keys = self.keys();
+        if keys.find(kid).is_some() {
+            return keys;
+        }
+        let now = Instant::now();
+        if state
+            .last_unknown_kid_fetch
+            .is_some_and(|at| now.duration_since(at) < self.config.jwks_refetch_interval)
+        {
+            return keys;
+        }
+        state.last_unknown_kid_fetch = Some(now);
+        match self.fetch_keys().await {
+            Ok(fresh) => self.store_keys(fresh),
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching the issuer's keys for an unknown kid failed");
+                keys
+            }
+        }
+    }
+
+    async fn refresh_keys(&self) -> Result<(), Error> {
+        let _fetching = self.fetching.lock().await;
+        let fresh = self.fetch_keys().await?;
+        self.store_keys(fresh);
+        Ok(())
+    }
+
+    fn store_keys(&self, fresh: PublicKeySet) -> Arc<PublicKeySet> {
+        let fresh = Arc::new(fresh);
+        *write(&self.keys) = fresh.clone();
+        fresh
+    }
+
+    async fn fetch_keys(&self) -> Result<PublicKeySet, Error> {
+        let url = &self.config.jwks_url;
+        let body = self.get(url, None).await?;
+        let keys = PublicKeySet::from_json(&body)
+            .map_err(|e| Error::Issuer(format!("the JWK Set at {url} is unusable: {e}")))?;
+        if keys.is_empty() {
+            // An HS256 issuer publishes no key: nothing could ever verify.
+            return Err(Error::Issuer(format!(
+                "the JWK Set at {url} has no usable key (is the issuer signing with HS256?)"
+            )));
+        }
+        tracing::debug!(keys = keys.len(), "fetched the issuer's keys");
+        Ok(keys)
+    }
+
+    async fn sync_revocations(&self) -> Result<usize, Error> {
+        let Some(config) = &self.config.revocations else {
+            return Ok(0);
+        };
+        let since = *lock(&self.revocations_until);
+        let url = match since {
+            None => config.url.clone(),
+            Some(until) => {
+                let since =
+                    until.as_millis() - i64::try_from(POLL_OVERLAP.as_millis()).unwrap_or(0);
+                let sep = if config.url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}since={since}", config.url)
+            }
+        };
+        let body = self.get(&url, Some(&config.token)).await?;
+        let list: RevocationList = serde_json::from_slice(&body).map_err(|e| {
+            Error::Issuer(format!(
+                "the revocation list at {} is malformed: {e}",
+                config.url
+            ))
+        })?;
+        let until = parse_time(&list.until).ok_or_else(|| {
+            Error::Issuer(format!(
+                "the revocation list at {} has a bad `until`",
+                config.url
+            ))
+        })?;
+        // Tokens of sessions ended longer ago than this have all expired.
+        let forget_before = Timestamp::from_millis(
+            until.as_millis()
+                - i64::try_from((self.config.access_ttl + self.config.leeway).as_millis())
+                    .unwrap_or(i64::MAX),
+        );
+        let known = {
+            let mut revoked = write(&self.revoked);
+            for entry in list.revocations {
+                let at = parse_time(&entry.revoked_at).unwrap_or(until);
+                revoked.insert(entry.session_id, at);
+            }
+            revoked.retain(|_, at| *at >= forget_before);
+            revoked.len()
+        };
+        *lock(&self.revocations_until) = Some(until);
+        Ok(known)
+    }
+
+    /// A GET to the issuer: `200` with a body of at most [`MAX_BODY_BYTES`], or an error.
+    async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Vec<u8>, Error> {
+        let mut request = self.http.get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let unreachable = |e: reqwest::Error| {
+            let hint = if url.starts_with("https://") && (e.is_builder() || e.is_connect()) {
+                " (for https, reqwest needs a TLS feature: see the tessera-verifier docs)"
+            } else {
+                ""
+            };
+            Error::Issuer(format!("GET {url} failed: {e}{hint}"))
+        };
+        let mut response = request.send().await.map_err(unreachable)?;
+        match response.status().as_u16() {
+            200 => {}
+            401 if bearer.is_some() => {
+                return Err(Error::Issuer(format!(
+                    "GET {url}: the issuer refused the revocations token (401)"
+                )));
+            }
+            404 if bearer.is_some() => {
+                return Err(Error::Issuer(format!(
+                    "GET {url}: 404, the issuer offers no revocations (is TESSERA_REVOCATIONS_TOKEN set on it?)"
+                )));
+            }
+            status => return Err(Error::Issuer(format!("GET {url} answered {status}"))),
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(Error::Issuer(format!(
+                    "GET {url}: the answer is over {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[derive(Deserialize)]
+struct RevocationList {
+    until: String,
+    revocations: Vec<RevokedSession>,
+}
+
+#[derive(Deserialize)]
+struct RevokedSession {
+    session_id: Uuid,
+    revoked_at: String,
+}
+
+fn parse_time(text: &str) -> Option<Timestamp> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(Timestamp::from_millis)
+}
+
+/// Keeps the keys and the revocations fresh until the verifier is dropped.
+async fn background(inner: Weak<Inner>) {
+    let Some(first) = inner.upgrade() else { return };
+    let start = tokio::time::Instant::now();
+    let mut keys = interval(start, first.config.jwks_max_age);
+    let mut revocations = first
+        .config
+        .revocations
+        .as_ref()
+        .map(|r| interval(start, r.poll_interval));
+    drop(first);
+    loop {
+        tokio::select! {
+            _ = keys.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                if let Err(e) = inner.refresh_keys().await {
+                    tracing::warn!(error = %e, "refreshing the issuer's keys failed; keeping the cached ones");
+                }
+            }
+            _ = async {
+                match revocations.as_mut() {
+                    Some(r) => r.tick().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(inner) = inner.upgrade() else { return };
+                if let Err(e) = inner.sync_revocations().await {
+                    tracing::warn!(error = %e, "polling revocations failed; keeping the known ones");
+                }
+            }
+        }
+    }
+}
+
+fn interval(start: tokio::time::Instant, period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(start + period, period);
+    // After a slow poll, wait a full period again rather than catching up in a burst.
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}

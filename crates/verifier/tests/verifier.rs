@@ -1,0 +1,457 @@
+//! The verifier against a stand-in issuer on a random port: it serves a JWK Set made from real
+//! Tessera keys and a revocation list, signs tokens with `tessera-core`, and counts every
+//! request. (The `tessera-examples` tests run the verifier against the real server.)
+
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tessera_core::access_token::{self, AccessClaims};
+use tessera_core::keys::{KeySet, SigningAlg, StoredKey};
+use tessera_core::{Clock, SystemClock, Timestamp};
+use tessera_verifier::{Error, RevocationsConfig, Verifier, VerifierConfig};
+use uuid::Uuid;
+
+const SECRET: &str = "stand-in-revocations-secret-0123456789";
+const TTL: Duration = Duration::from_secs(900);
+
+#[derive(Default)]
+struct IssuerState {
+    keys: Mutex<Vec<StoredKey>>,
+    revoked: Mutex<Vec<(Uuid, Timestamp)>>,
+    jwks_fetches: AtomicUsize,
+    revocation_polls: AtomicUsize,
+    offers_revocations: bool,
+}
+
+struct Issuer {
+    base: String,
+    state: Arc<IssuerState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_millis()) * 1_000_000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let keys = KeySet::load(&state.keys.lock().unwrap(), None).unwrap();
+    Json(keys.jwks(SystemClock.now(), TTL)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<i64>,
+}
+
+async fn revocations(
+    State(state): State<Arc<IssuerState>>,
+    headers: HeaderMap,
+    Query(q): Query<Since>,
+) -> Response {
+    if !state.offers_revocations {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    state.revocation_polls.fetch_add(1, Ordering::SeqCst);
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {SECRET}"))
+    {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let now = SystemClock.now();
+    let since = q.since.unwrap_or(0);
+    let list: Vec<_> = state
+        .revoked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| at.as_millis() >= since)
+        .map(|(sid, at)| serde_json::json!({"session_id": sid, "revoked_at": rfc3339(*at)}))
+        .collect();
+    Json(serde_json::json!({
+        "since": rfc3339(Timestamp::from_millis(since)),
+        "until": rfc3339(now),
+        "revocations": list,
+    }))
+    .into_response()
+}
+
+impl Issuer {
+    async fn start(alg: SigningAlg, offers_revocations: bool) -> Self {
+        let now = SystemClock.now();
+        let state = Arc::new(IssuerState {
+            keys: Mutex::new(vec![StoredKey::generate(alg, None, now, now).unwrap()]),
+            offers_revocations,
+            ..Default::default()
+        });
+        let app = axum::Router::new()
+            .route("/.well-known/jwks.json", get(jwks))
+            .route("/auth/revocations", get(revocations))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base,
+            state,
+            server,
+        }
+    }
+
+    fn claims(&self, sid: Uuid) -> AccessClaims {
+        let now = SystemClock.now().as_secs();
+        AccessClaims {
+            iss: self.base.clone(),
+            sub: Uuid::new_v4(),
+            aud: self.base.clone(),
+            exp: now + 900,
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4(),
+            sid,
+            username: "alice".into(),
+        }
+    }
+
+    /// A token signed with the newest key.
+    fn sign(&self, claims: &AccessClaims) -> String {
+        let keys = KeySet::load(&self.state.keys.lock().unwrap(), None).unwrap();
+        access_token::issue(claims, keys.signing_key(SystemClock.now()).unwrap()).unwrap()
+    }
+
+    fn token(&self, sid: Uuid) -> String {
+        self.sign(&self.claims(sid))
+    }
+
+    fn rotate(&self) -> String {
+        let now = SystemClock.now();
+        let key = StoredKey::generate(SigningAlg::EdDSA, None, now, now).unwrap();
+        let kid = key.kid.clone();
+        self.state.keys.lock().unwrap().push(key);
+        kid
+    }
+
+    fn revoke(&self, sid: Uuid, at: Timestamp) {
+        self.state.revoked.lock().unwrap().push((sid, at));
+    }
+
+    fn jwks_fetches(&self) -> usize {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    fn config(&self) -> VerifierConfig {
+        VerifierConfig::new(&self.base)
+    }
+
+    fn with_revocations(&self, poll: Duration) -> VerifierConfig {
+        let mut config = self.config();
+        let mut revocations = RevocationsConfig::new(&self.base, SECRET);
+        revocations.poll_interval = poll;
+        config.revocations = Some(revocations);
+        config
+    }
+}
+
+/// A well-formed token whose `kid` no issuer has: passes every check before the key lookup.
+fn made_up_kid_token() -> String {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.{}",
+        b64(
+            serde_json::json!({"alg": "EdDSA", "kid": Uuid::new_v4().to_string(), "typ": "at+jwt"})
+        ),
+        b64(serde_json::json!({"sub": "x"})),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64]),
+    )
+}
+
+#[tokio::test]
+async fn a_genuine_token_is_accepted_with_its_claims() {
+    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::RS256] {
+        let issuer = Issuer::start(alg, false).await;
+        let verifier = Verifier::connect(issuer.config()).await.unwrap();
+        let claims = issuer.claims(Uuid::new_v4());
+        assert_eq!(
+            verifier.verify(&issuer.sign(&claims)).await.unwrap(),
+            claims,
+            "{alg}"
+        );
+        assert_eq!(issuer.jwks_fetches(), 1, "the keys are cached");
+    }
+}
+
+#[tokio::test]
+async fn tokens_for_another_issuer_or_audience_or_expired_or_forged_are_refused() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let other = Issuer::start(SigningAlg::EdDSA, false).await;
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    let good = issuer.claims(Uuid::new_v4());
+    let now = good.iat;
+    for (why, token) in [
+        (
+            "iss",
+            issuer.sign(&AccessClaims {
+                iss: "http://evil.example".into(),
+                ..good.clone()
+            }),
+        ),
+        (
+            "aud",
+            issuer.sign(&AccessClaims {
+                aud: "http://other.example".into(),
+                ..good.clone()
+            }),
+        ),
+        (
+            "exp",
+            issuer.sign(&AccessClaims {
+                exp: now - 10,
+                iat: now - 910,
+                nbf: now - 910,
+                ..good.clone()
+            }),
+        ),
+        (
+            "lifetime",
+            issuer.sign(&AccessClaims {
+                exp: now + 3600,
+                ..good.clone()
+            }),
+        ),
+        ("foreign key", other.sign(&good)),
+        ("garbage", "not.a.token".into()),
+    ] {
+        let e = verifier.verify(&token).await.unwrap_err();
+        assert!(e.is_invalid_token(), "{why}: {e}");
+    }
+    // A `lifetime` other than the default is a setting.
+    let mut config = issuer.config();
+    config.access_ttl = Duration::from_secs(3600);
+    let long = Verifier::connect(config).await.unwrap();
+    let hour = issuer.sign(&AccessClaims {
+        exp: now + 3600,
+        ..good
+    });
+    assert!(long.verify(&hour).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_rotated_in_key_is_fetched_on_its_first_token() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    let before = issuer.token(Uuid::new_v4());
+    let kid = issuer.rotate();
+    let after = issuer.token(Uuid::new_v4());
+    assert_eq!(access_token::unverified_kid(&after).unwrap(), kid);
+    assert!(verifier.verify(&after).await.is_ok());
+    assert!(verifier.verify(&before).await.is_ok(), "the old key stays");
+    assert_eq!(issuer.jwks_fetches(), 2);
+    assert!(verifier.key_ids().contains(&kid));
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_fetches_the_keys_once_per_interval() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    // The default interval (10 s) is far longer than the flood takes.
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    let flood: Vec<_> = (0..300)
+        .map(|_| {
+            let verifier = verifier.clone();
+            tokio::spawn(async move { verifier.verify(&made_up_kid_token()).await })
+        })
+        .collect();
+    for attempt in flood {
+        assert!(attempt.await.unwrap().unwrap_err().is_invalid_token());
+    }
+    assert_eq!(issuer.jwks_fetches(), 2, "one refetch for the whole flood");
+    // A genuine token still verifies meanwhile, without a fetch.
+    assert!(verifier.verify(&issuer.token(Uuid::new_v4())).await.is_ok());
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[tokio::test]
+async fn after_the_refetch_interval_an_unknown_kid_is_fetched_again() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let mut config = issuer.config();
+    config.jwks_refetch_interval = Duration::from_millis(300);
+    let verifier = Verifier::connect(config).await.unwrap();
+    assert!(verifier.verify(&made_up_kid_token()).await.is_err());
+    assert!(verifier.verify(&made_up_kid_token()).await.is_err());
+    assert_eq!(
+        issuer.jwks_fetches(),
+        2,
+        "connect, then the first unknown kid"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let kid = issuer.rotate();
+    let token = issuer.token(Uuid::new_v4());
+    assert!(verifier.verify(&token).await.is_ok(), "{kid} fetched");
+    assert_eq!(issuer.jwks_fetches(), 3);
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_refused_after_the_next_poll() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let (ended, live) = (Uuid::new_v4(), Uuid::new_v4());
+    let verifier = Verifier::connect(issuer.with_revocations(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let (ended_token, live_token) = (issuer.token(ended), issuer.token(live));
+    assert!(verifier.verify(&ended_token).await.is_ok());
+
+    issuer.revoke(ended, SystemClock.now());
+    assert_eq!(verifier.sync_revocations().await.unwrap(), 1);
+    let e = verifier.verify(&ended_token).await.unwrap_err();
+    assert_eq!(e.to_string(), "the token's session has ended");
+    assert!(verifier.verify(&live_token).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_background_poll_ends_a_session_within_the_poll_interval() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let poll = Duration::from_millis(200);
+    let verifier = Verifier::connect(issuer.with_revocations(poll))
+        .await
+        .unwrap();
+    let sid = Uuid::new_v4();
+    let token = issuer.token(sid);
+    assert!(verifier.verify(&token).await.is_ok());
+
+    issuer.revoke(sid, SystemClock.now());
+    let revoked = Instant::now();
+    while verifier.verify(&token).await.is_ok() {
+        assert!(
+            revoked.elapsed() < poll * 5,
+            "still accepted {:?} after the revocation",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = revoked.elapsed();
+    assert!(
+        took <= poll + Duration::from_millis(150),
+        "refused only after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn revocations_are_forgotten_once_every_token_of_the_session_has_expired() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let (old, recent) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = SystemClock.now().as_millis();
+    // 15 minutes + 5 s (+ 1 s) ago: every token of it has expired; 800 s ago: not yet.
+    issuer.revoke(old, Timestamp::from_millis(now - 906_000));
+    issuer.revoke(recent, Timestamp::from_millis(now - 800_000));
+    let verifier = Verifier::connect(issuer.with_revocations(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert!(!verifier.is_revoked(old));
+    assert!(verifier.is_revoked(recent));
+}
+
+#[tokio::test]
+async fn polls_ask_only_for_what_is_new() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let verifier = Verifier::connect(issuer.with_revocations(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let sid = Uuid::new_v4();
+    issuer.revoke(sid, SystemClock.now());
+    verifier.sync_revocations().await.unwrap();
+    // The issuer forgets it (as Tessera does after the window); the verifier still knows.
+    issuer.state.revoked.lock().unwrap().clear();
+    verifier.sync_revocations().await.unwrap();
+    assert!(verifier.is_revoked(sid));
+}
+
+#[tokio::test]
+async fn connecting_needs_a_reachable_issuer_the_right_secret_and_a_public_key() {
+    let unreachable = Verifier::connect(VerifierConfig::new("http://127.0.0.1:1")).await;
+    assert!(matches!(unreachable, Err(Error::Issuer(_))));
+
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let mut config = issuer.with_revocations(Duration::from_secs(5));
+    if let Some(r) = config.revocations.as_mut() {
+        r.token = "wrong".into();
+    }
+    let e = Verifier::connect(config).await.unwrap_err();
+    assert!(e.to_string().contains("401"), "{e}");
+    assert!(!format!("{:?}", issuer.with_revocations(Duration::from_secs(5))).contains(SECRET));
+
+    let no_revocations = Issuer::start(SigningAlg::EdDSA, false).await;
+    let e = Verifier::connect(no_revocations.with_revocations(Duration::from_secs(5)))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("TESSERA_REVOCATIONS_TOKEN"), "{e}");
+
+    let hs256 = Issuer::start(SigningAlg::HS256, false).await;
+    let e = Verifier::connect(hs256.config()).await.unwrap_err();
+    assert!(e.to_string().contains("no usable key"), "{e}");
+
+    let mut zero = issuer.with_revocations(Duration::ZERO);
+    zero.jwks_url = issuer.config().jwks_url;
+    assert!(matches!(
+        Verifier::connect(zero).await,
+        Err(Error::Config(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_https_issuer_without_tls_in_reqwest_says_what_is_missing() {
+    let e = Verifier::connect(VerifierConfig::new("https://127.0.0.1:1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Issuer(_)));
+    assert!(e.to_string().contains("TLS feature"), "{e}");
+    let e = Verifier::connect(VerifierConfig::new("ftp://auth.example"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
+}
+
+#[tokio::test]
+async fn dropping_the_last_clone_stops_the_polling() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let verifier = Verifier::connect(issuer.with_revocations(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    let clone = verifier.clone();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(verifier);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let polls = issuer.state.revocation_polls.load(Ordering::SeqCst);
+    assert!(polls >= 2, "polls every 20 ms while in use ({polls})");
+    drop(clone);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let stopped = issuer.state.revocation_polls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        issuer.state.revocation_polls.load(Ordering::SeqCst),
+        stopped
+    );
+}
