@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::MigrateError;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{FromRow, Row};
+use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
     SealedBlob, SessionRecord, SigningAlg, Store, StoreError, StoredKey, Timestamp, User,
 };
@@ -43,8 +44,72 @@ const MAX_CONNECTIONS: u32 = 16;
 
 /// How long a caller waits for a connection (including opening one) before the store reports
 /// [`StoreError::Unavailable`]: an unreachable or hung server fails requests fast instead of
-/// piling them up.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// piling them up, while a server restarting quickly is ridden out.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// PostgreSQL's `statement_timeout` on Tessera's connections. Every request-path statement
+/// touches a row or a few and takes a millisecond or so; one still running after this is stuck
+/// (behind a lock, on a jammed server), and the server cancels it (SQLSTATE 57014), so a request
+/// fails with [`StoreError::Unavailable`] instead of hanging, and no abandoned statement lingers
+/// in the server to take effect later.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long this process waits for a statement's answer once it has a connection. A little more
+/// than [`STATEMENT_TIMEOUT`], so normally the server cancels first and the connection stays
+/// usable; this limit is for a server or a network that stops answering altogether (a hung
+/// host, dropped packets), which nothing on the server side can end. The connection is then
+/// closed, never reused.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// For statements that may legitimately run long on a big database (the cleanup `DELETE`, the
+/// operator's full listings): five minutes, set for their own transaction only.
+const LONG_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '300s'";
+const LONG_ANSWER_TIMEOUT: Duration = Duration::from_secs(301);
+
+/// Runs one statement (`$run`, an expression using the connection `$conn`) on a connection from
+/// `$store`'s pool within `$limit` ([`ANSWER_TIMEOUT`] when omitted); its error is classified.
+/// A macro rather than a function because the statement borrows both the caller's data and the
+/// connection, for as long as it runs.
+/// `bounded!(long self, |c| …)` runs it in a transaction with the long limits.
+macro_rules! bounded {
+    ($store:expr, |$conn:ident| $run:expr) => {
+        bounded!($store, ANSWER_TIMEOUT, |$conn| $run)
+    };
+    (long $store:expr, |$conn:ident| $run:expr) => {
+        bounded!($store, LONG_ANSWER_TIMEOUT, |conn| async move {
+            use sqlx::Connection as _;
+            let mut tx = conn.begin().await?;
+            sqlx::query(LONG_STATEMENT_TIMEOUT)
+                .execute(&mut *tx)
+                .await?;
+            let $conn: &mut sqlx::PgConnection = &mut tx;
+            let result = $run.await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(result)
+        })
+    };
+    ($store:expr, $limit:expr, |$conn:ident| $run:expr) => {{
+        let mut pooled = $store.pool.acquire().await.map_err(classify)?;
+        let $conn: &mut sqlx::PgConnection = &mut pooled;
+        let answer = tokio::time::timeout($limit, $run).await;
+        settle(pooled, answer)
+    }};
+}
+
+/// The outcome of a [`bounded!`] statement. A connection whose answer never came is closed
+/// rather than returned to the pool: it may still be waiting for that answer.
+fn settle<T>(
+    mut pooled: PoolConnection<Postgres>,
+    answer: Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, StoreError> {
+    match answer {
+        Ok(result) => result.map_err(classify),
+        Err(elapsed) => {
+            pooled.close_on_drop();
+            Err(StoreError::Unavailable(Box::new(elapsed)))
+        }
+    }
+}
 
 /// A PostgreSQL database holding users, sessions and keys. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
@@ -66,18 +131,36 @@ impl PostgresStore {
     }
 
     /// Connects without applying migrations. The pool holds up to 16 connections and waits at
-    /// most 5 s for one (retrying a refused connection meanwhile, as from a server that is
+    /// most 3 s for one (retrying a refused connection meanwhile, as from a server that is
     /// starting up); it opens one connection now, so a bad URL or a down server is reported here
     /// rather than on first use.
+    ///
+    /// Every statement is bounded in time: PostgreSQL cancels it after 3 s (`statement_timeout`,
+    /// unless the URL's `options` set one), and the store stops waiting for an answer after 4 s
+    /// (the few operator and cleanup statements that may run long get 5 minutes). So while the
+    /// database is down, hung or jammed, every call fails with [`StoreError::Unavailable`]
+    /// within seconds, and succeeds again once it is back, with no restart.
     pub async fn connect_without_migrating(url: &str) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(classify)?;
         if options.get_application_name().is_none() {
             // Names Tessera's connections in `pg_stat_activity` (unless the URL names them).
             options = options.application_name("tessera");
         }
+        if !options
+            .get_options()
+            .is_some_and(|o| o.contains("statement_timeout"))
+        {
+            options = options.options([(
+                "statement_timeout",
+                format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
+            )]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection the server dropped (a restart, a failover) is found out and replaced
+            // before it is handed out, not by a failed statement.
+            .test_before_acquire(true)
             .connect_with(options)
             .await
             .map_err(classify)?;
@@ -91,10 +174,19 @@ impl PostgresStore {
     }
 
     /// Applies pending migrations (idempotent). Safe when several instances start at once:
-    /// sqlx serialises migrators with a PostgreSQL advisory lock.
+    /// sqlx serialises migrators with a PostgreSQL advisory lock. Migrations run without a
+    /// statement time limit (building an index on a big table takes what it takes).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        // The setting lives as long as the connection, which is therefore closed afterwards
+        // rather than returned to the pool.
+        conn.close_on_drop();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await
+            .map_err(classify)?;
         sqlx::migrate!("./migrations")
-            .run(&self.pool)
+            .run(&mut *conn)
             .await
             .map_err(|e| match e {
                 MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
@@ -125,10 +217,15 @@ fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         // The server is unreachable or going away: class 08 (connection exception), 57P01
         // (admin shutdown), 57P02 (crash shutdown), 57P03 (cannot connect now: starting up,
-        // shutting down, in recovery), 53300 (too many connections).
+        // shutting down, in recovery), 53300 (too many connections); or jammed: 57014 (query
+        // canceled, by `statement_timeout`), 55P03 (lock not available).
         sqlx::Error::Database(db)
             if db.code().is_some_and(|code| {
-                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+                code.starts_with("08")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "53300" | "57014" | "55P03"
+                    )
             }) =>
         {
             StoreError::Unavailable(Box::new(e))
@@ -220,15 +317,12 @@ const SESSION_COLUMNS: &str = "s.id, s.user_id, u.username, s.generation, s.toke
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
+        bounded!(self, |c| sqlx::query("SELECT 1").execute(c))?;
         Ok(())
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query(
+        bounded!(self, |c| sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -237,37 +331,32 @@ impl Store for PostgresStore {
         .bind(user.username.to_ascii_lowercase())
         .bind(&user.password_hash)
         .bind(ms(user.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(())
     }
 
     async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError> {
-        Ok(sqlx::query_as::<_, UserRow>(
+        Ok(bounded!(self, |c| sqlx::query_as::<_, UserRow>(
             "SELECT id, username, password_hash, created_at FROM users WHERE username_key = $1",
         )
         .bind(username_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(classify)?
+        .fetch_optional(c))?
         .map(User::from))
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        Ok(sqlx::query_as::<_, UserRow>(
+        // Every user: an operator's listing, which may take a while on a big database.
+        Ok(bounded!(long self, |c| sqlx::query_as::<_, UserRow>(
             "SELECT id, username, password_hash, created_at FROM users ORDER BY username_key",
         )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?
+        .fetch_all(c))?
         .into_iter()
         .map(User::from)
         .collect())
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        bounded!(self, |c| sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
              last_used_at, revoked_at, revoked_reason, user_agent, ip) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet)",
@@ -283,20 +372,16 @@ impl Store for PostgresStore {
         .bind(&s.revoked_reason)
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(())
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {SESSION_COLUMNS} WHERE s.id = $1"
-        )))
+        bounded!(self, |c| sqlx::query_as::<_, SessionRow>(
+            sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} WHERE s.id = $1"))
+        )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(classify)?
+        .fetch_optional(c))?
         .map(SessionRecord::try_from)
         .transpose()
     }
@@ -310,7 +395,8 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         // One statement, so one atomic compare-and-swap: concurrent callers queue on the row
         // lock, and each re-checks `generation` against the version the previous one committed.
-        let done = sqlx::query(
+        let done = bounded!(self, |c| {
+            sqlx::query(
             "UPDATE sessions SET generation = generation + 1, token_hash = $3, rotated_at = $4, \
              last_used_at = $4 WHERE id = $1 AND generation = $2 AND revoked_at IS NULL",
         )
@@ -318,9 +404,8 @@ impl Store for PostgresStore {
         .bind(generation(from_generation)?)
         .bind(new_hash)
         .bind(ms(now))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c)
+        })?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -330,16 +415,14 @@ impl Store for PostgresStore {
         now: Timestamp,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = bounded!(self, |c| sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
              WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(id)
         .bind(ms(now))
         .bind(reason)
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -349,16 +432,14 @@ impl Store for PostgresStore {
         now: Timestamp,
         reason: &str,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = bounded!(self, |c| sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
              WHERE user_id = $1 AND revoked_at IS NULL",
         )
         .bind(user_id)
         .bind(ms(now))
         .bind(reason)
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(done.rows_affected())
     }
 
@@ -368,24 +449,25 @@ impl Store for PostgresStore {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         // Two statements rather than `($1 IS NULL OR s.user_id = $1)`, which would keep a
         // prepared statement's generic plan off the `sessions_by_user` index.
-        let query = match user_id {
-            Some(user_id) => sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {SESSION_COLUMNS} WHERE s.revoked_at IS NULL AND s.user_id = $1 \
-                 ORDER BY s.last_used_at DESC, s.id"
-            )))
-            .bind(user_id),
-            None => sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT {SESSION_COLUMNS} WHERE s.revoked_at IS NULL \
-                 ORDER BY s.last_used_at DESC, s.id"
-            ))),
+        let rows = match user_id {
+            Some(user_id) => bounded!(self, |c| sqlx::query_as::<_, SessionRow>(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLUMNS} WHERE s.revoked_at IS NULL AND s.user_id = $1 \
+                     ORDER BY s.last_used_at DESC, s.id"
+                ))
+            )
+            .bind(user_id)
+            .fetch_all(c))?,
+            // Everybody's: an operator's listing, which may take a while on a big database.
+            None => bounded!(long self, |c| sqlx::query_as::<_, SessionRow>(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLUMNS} WHERE s.revoked_at IS NULL \
+                     ORDER BY s.last_used_at DESC, s.id"
+                ))
+            )
+            .fetch_all(c))?,
         };
-        query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(SessionRecord::try_from)
-            .collect()
+        rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
     async fn delete_sessions(
@@ -394,15 +476,14 @@ impl Store for PostgresStore {
         used_before: Timestamp,
         created_before: Timestamp,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        // The cleanup job's scan of the whole table (see the migrations): long limits.
+        let done = bounded!(long self, |c| sqlx::query(
             "DELETE FROM sessions WHERE revoked_at < $1 OR last_used_at < $2 OR created_at < $3",
         )
         .bind(ms(revoked_before))
         .bind(ms(used_before))
         .bind(ms(created_before))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(done.rows_affected())
     }
 
@@ -410,13 +491,13 @@ impl Store for PostgresStore {
         &self,
         since: Timestamp,
     ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        let rows: Vec<(Uuid, i64)> = bounded!(self, |c| {
+            sqlx::query_as(
             "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id",
         )
         .bind(ms(since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
+        .fetch_all(c)
+        })?;
         Ok(rows
             .into_iter()
             .map(|(id, at)| (id, Timestamp::from_millis(at)))
@@ -424,12 +505,10 @@ impl Store for PostgresStore {
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
+        let rows = bounded!(self, |c| sqlx::query(
             "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys",
         )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
+        .fetch_all(c))?;
         rows.into_iter()
             .map(|r| {
                 let alg: String = r.try_get("alg").map_err(classify)?;
@@ -451,7 +530,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(
+        bounded!(self, |c| sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, activate_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -461,18 +540,16 @@ impl Store for PostgresStore {
         .bind(key.private.sealed)
         .bind(ms(key.created_at))
         .bind(ms(key.activate_at))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(())
     }
 
     async fn secret(&self, name: &str) -> Result<Option<SealedBlob>, StoreError> {
-        let row = sqlx::query("SELECT material, sealed FROM secrets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row = bounded!(self, |c| sqlx::query(
+            "SELECT material, sealed FROM secrets WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(c))?;
         row.map(|r| {
             Ok(SealedBlob {
                 material: r.try_get("material").map_err(classify)?,
@@ -487,16 +564,14 @@ impl Store for PostgresStore {
         name: &str,
         secret: &SealedBlob,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        bounded!(self, |c| sqlx::query(
             "INSERT INTO secrets (name, material, sealed) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(&secret.material)
         .bind(secret.sealed)
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        .execute(c))?;
         Ok(())
     }
 }
