@@ -249,7 +249,9 @@ fn check_url(what: &str, url: &str) -> Result<(), Error> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(Error::Config(format!("{what} `{url}` is not an http(s) URL")))
+        Err(Error::Config(format!(
+            "{what} `{url}` is not an http(s) URL"
+        )))
     }
 }
 
