@@ -6,7 +6,7 @@ use tessera_store_sqlite::SqliteStore;
 
 fn temp_db() -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("tessera-contract-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}", dir.join("t.db").display());
     (dir, url)
 }
