@@ -4,7 +4,8 @@
 //! general-purpose JWT libraries are lenient: exactly three canonical base64url segments, a
 //! header with `typ: at+jwt`, a `kid` looked up only in our own key set and its pinned `alg`,
 //! any `crit` refused (`jku`, `jwk`, `x5u`, `x5c` are never read), claims of the right JSON
-//! types. The signature itself is checked by `jsonwebtoken`.
+//! types. Signatures are made and checked by aws-lc-rs with keys parsed once per key
+//! ([`LoadedKey`], [`crate::keys::PublicKey`]), not once per token.
 //!
 //! The issuer verifies with its [`KeySet`] ([`verify`]); a resource service that has only the
 //! published JWK Set verifies with a [`PublicKeySet`] ([`verify_public`]). Both run the same
@@ -14,13 +15,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::keys::{KeySet, LoadedKey, PublicKeySet, SigningAlg};
+use crate::keys::{KeySet, LoadedKey, PublicKeySet, SigningAlg, Verifier};
 use crate::time::Timestamp;
 
 /// The `typ` header of every Tessera access token (RFC 9068 §2.1).
@@ -100,14 +100,17 @@ pub fn issue(claims: &AccessClaims, key: &LoadedKey) -> Result<String, Error> {
         kid: &key.kid,
         typ: TOKEN_TYPE,
     };
-    let message = format!("{}.{}", b64_json(&header)?, b64_json(claims)?);
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, jwt_alg(key.alg))
-        .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
-    let signature = match key.alg {
-        SigningAlg::ES256 => low_s::normalize(&signature)?,
-        _ => signature,
-    };
-    Ok(format!("{message}.{signature}"))
+    let mut token = String::with_capacity(512);
+    URL_SAFE_NO_PAD.encode_string(json(&header)?, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(json(claims)?, &mut token);
+    let mut signature = key.signer.sign(token.as_bytes())?;
+    if key.alg == SigningAlg::ES256 {
+        low_s::normalize(&mut signature)?;
+    }
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
 }
 
 /// ECDSA signatures are malleable: `(r, s)` and `(r, n − s)` both verify. Tessera issues only the
@@ -133,16 +136,15 @@ mod low_s {
         signature.len() == 64 && signature[32..] <= HALF_N[..]
     }
 
-    /// Rewrites a base64url `r | s` signature into its low-S twin.
-    pub(super) fn normalize(signature_b64: &str) -> Result<String, Error> {
-        let mut sig = b64(signature_b64)?;
+    /// Rewrites a raw `r | s` signature into its low-S twin, in place.
+    pub(super) fn normalize(sig: &mut [u8]) -> Result<(), Error> {
         if sig.len() != 64 {
             return Err(Error::Internal("an ES256 signature is not 64 bytes".into()));
         }
-        if !is_low(&sig) {
-            flip(&mut sig);
+        if !is_low(sig) {
+            flip(sig);
         }
-        Ok(URL_SAFE_NO_PAD.encode(sig))
+        Ok(())
     }
 
     /// Replaces `s` by `n − s` in a 64-byte `r | s` signature (big-endian subtraction).
@@ -157,19 +159,8 @@ mod low_s {
     }
 }
 
-fn jwt_alg(alg: SigningAlg) -> jsonwebtoken::Algorithm {
-    match alg {
-        SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
-        SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
-        SigningAlg::HS256 => jsonwebtoken::Algorithm::HS256,
-    }
-}
-
-fn b64_json<T: Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_vec(value)
-        .map(|json| URL_SAFE_NO_PAD.encode(json))
-        .map_err(|e| Error::Internal(format!("encoding a token failed: {e}")))
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encoding a token failed: {e}")))
 }
 
 fn invalid(why: &'static str) -> Error {
@@ -224,11 +215,11 @@ fn parse(token: &str) -> Result<Parsed<'_>, Error> {
 /// The rest of the checks once the key is known: its pinned `alg`, the signature, the claims.
 fn verify_parsed(
     parsed: &Parsed<'_>,
-    key: Option<(SigningAlg, &DecodingKey)>,
+    key: Option<(SigningAlg, &Verifier)>,
     expect: &Expectations,
     now: Timestamp,
 ) -> Result<AccessClaims, Error> {
-    let (alg, decoding) = key.ok_or(invalid("token `kid` is not one of ours"))?;
+    let (alg, verifier) = key.ok_or(invalid("token `kid` is not one of ours"))?;
     if parsed.header.alg != alg.as_str() {
         return Err(invalid("token `alg` does not match its key"));
     }
@@ -236,14 +227,7 @@ fn verify_parsed(
     if alg == SigningAlg::ES256 && !low_s::is_low(&signature) {
         return Err(invalid("token signature is not in low-S form"));
     }
-    let good = jsonwebtoken::crypto::verify(
-        parsed.signature_b64,
-        parsed.signed.as_bytes(),
-        decoding,
-        jwt_alg(alg),
-    )
-    .unwrap_or(false);
-    if !good {
+    if !verifier.verify(parsed.signed.as_bytes(), &signature) {
         return Err(invalid("token signature is invalid"));
     }
     let claims: AccessClaims = serde_json::from_slice(&b64(parsed.claims_b64)?)
@@ -262,7 +246,7 @@ pub fn verify(
     let parsed = parse(token)?;
     let key = keys
         .find(&parsed.header.kid, now, expect.lifetime + expect.leeway)
-        .map(|k| (k.alg, &k.decoding));
+        .map(|k| (k.alg, &k.verifier));
     verify_parsed(&parsed, key, expect, now)
 }
 
@@ -297,7 +281,7 @@ pub fn verify_public(
     now: Timestamp,
 ) -> Result<AccessClaims, Error> {
     let parsed = parse(token)?;
-    let key = keys.find(&parsed.header.kid).map(|k| (k.alg, &k.decoding));
+    let key = keys.find(&parsed.header.kid).map(|k| (k.alg, &k.verifier));
     verify_parsed(&parsed, key, expect, now)
 }
 

@@ -12,11 +12,17 @@ use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, RandomizedNonceKey};
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    RsaKeyPair, VerificationAlgorithm,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::error::Error;
 use crate::time::Timestamp;
@@ -258,14 +264,159 @@ impl StoredKey {
     }
 }
 
+/// A private key parsed once into aws-lc-rs's form, so signing a token does no key parsing.
+///
+/// jsonwebtoken's `crypto::sign` re-reads the PKCS#8 key (and, for Ed25519, re-derives and checks
+/// the public key) on every call, which doubled the cost of an Ed25519 signature.
+pub(crate) enum Signer {
+    Ed25519(Ed25519KeyPair),
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+    /// Boxed: an HMAC key holds its precomputed contexts (~1.2 KiB).
+    Hs256(Box<hmac::Key>),
+}
+
+impl Signer {
+    fn from_private(alg: SigningAlg, private: &[u8]) -> Result<Self, String> {
+        let rejected = |e: aws_lc_rs::error::KeyRejected| e.to_string();
+        Ok(match alg {
+            SigningAlg::EdDSA => {
+                Self::Ed25519(Ed25519KeyPair::from_pkcs8(private).map_err(rejected)?)
+            }
+            SigningAlg::ES256 => Self::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private)
+                    .map_err(rejected)?,
+            ),
+            SigningAlg::RS256 => Self::Rs256(RsaKeyPair::from_pkcs8(private).map_err(rejected)?),
+            SigningAlg::HS256 => Self::Hs256(Box::new(hmac::Key::new(hmac::HMAC_SHA256, private))),
+        })
+    }
+
+    /// The raw signature of `message` (for ES256, `r | s` as produced, not yet low-S).
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let failed = || Error::Internal("signing failed".into());
+        Ok(match self {
+            Self::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+            Self::Es256(pair) => pair
+                .sign(&SystemRandom::new(), message)
+                .map_err(|_| failed())?
+                .as_ref()
+                .to_vec(),
+            Self::Rs256(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| failed())?;
+                signature
+            }
+            Self::Hs256(key) => hmac::sign(key, message).as_ref().to_vec(),
+        })
+    }
+
+    /// The verifier of this key's signatures.
+    fn verifier(&self) -> Result<Verifier, String> {
+        let parsed = |alg: &'static dyn VerificationAlgorithm, public: &[u8]| {
+            ParsedPublicKey::new(alg, public)
+                .map(Verifier::Public)
+                .map_err(|e| e.to_string())
+        };
+        match self {
+            Self::Ed25519(pair) => parsed(&ED25519, pair.public_key().as_ref()),
+            Self::Es256(pair) => parsed(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref()),
+            Self::Rs256(pair) => parsed(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()),
+            Self::Hs256(key) => Ok(Verifier::Hs256(key.clone())),
+        }
+    }
+}
+
+/// A verification key parsed once (aws-lc-rs), pinned to one algorithm: checking a token's
+/// signature does no key parsing. The algorithms are the ones jsonwebtoken verifies with
+/// (`ED25519`, `ECDSA_P256_SHA256_FIXED`, `RSA_PKCS1_2048_8192_SHA256`, HMAC-SHA-256).
+pub(crate) enum Verifier {
+    Public(ParsedPublicKey),
+    /// Boxed: an HMAC key holds its precomputed contexts (~1.2 KiB).
+    Hs256(Box<hmac::Key>),
+}
+
+impl Verifier {
+    /// Whether `signature` is a valid signature of `message` (HMAC tags compared in constant
+    /// time).
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Public(key) => key.verify_sig(message, signature).is_ok(),
+            Self::Hs256(key) => hmac::verify(key, message, signature).is_ok(),
+        }
+    }
+
+    /// A public key from its JWK members, for `alg` (already matched to the key type).
+    fn from_jwk(alg: SigningAlg, params: &jsonwebtoken::jwk::AlgorithmParameters) -> Option<Self> {
+        use jsonwebtoken::jwk::AlgorithmParameters as P;
+        let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s).ok();
+        let key = match (alg, params) {
+            (SigningAlg::EdDSA, P::OctetKeyPair(p)) => ParsedPublicKey::new(&ED25519, b64(&p.x)?),
+            (SigningAlg::ES256, P::EllipticCurve(p)) => {
+                let (x, y) = (b64(&p.x)?, b64(&p.y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                let point = [&[4u8][..], &x, &y].concat();
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+            }
+            (SigningAlg::RS256, P::RSA(p)) => ParsedPublicKey::new(
+                &RSA_PKCS1_2048_8192_SHA256,
+                rsa_public_key_der(&b64(&p.n)?, &b64(&p.e)?),
+            ),
+            _ => return None,
+        };
+        key.ok().map(Self::Public)
+    }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017, DER).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, magnitude: &[u8]) {
+        let skip = magnitude.iter().take_while(|b| **b == 0).count();
+        let magnitude = &magnitude[skip..];
+        let pad = magnitude.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(0x02);
+        length(out, magnitude.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(magnitude);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.push(0x30);
+    length(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
 /// A key ready to sign and verify: parsed once, not per token.
 pub struct LoadedKey {
     /// Key id.
     pub kid: String,
     /// Pinned algorithm: a token naming another `alg` is refused.
     pub alg: SigningAlg,
-    pub(crate) encoding: EncodingKey,
-    pub(crate) decoding: DecodingKey,
+    pub(crate) signer: Signer,
+    pub(crate) verifier: Verifier,
     /// Public JWK (`None` for HS256, whose secret is never published).
     pub(crate) jwk: Option<Jwk>,
     /// When it was made.
@@ -295,9 +446,9 @@ impl LoadedKey {
     /// Unseals and parses a stored key.
     pub fn load(stored: &StoredKey, kek: Option<&Kek>) -> Result<Self, Error> {
         let private = stored.private.open(kek, &key_label(&stored.kid))?;
-        let bad = |e: jsonwebtoken::errors::Error| {
-            Error::Internal(format!("key {} is unusable: {e}", stored.kid))
-        };
+        let unusable = |e: String| Error::Internal(format!("key {} is unusable: {e}", stored.kid));
+        let bad = |e: jsonwebtoken::errors::Error| unusable(e.to_string());
+        // jsonwebtoken reads the key once more, only to write its public JWK.
         let encoding = match stored.alg {
             SigningAlg::EdDSA => EncodingKey::from_ed_der(&private),
             SigningAlg::ES256 => EncodingKey::from_ec_der(&private),
@@ -307,8 +458,10 @@ impl LoadedKey {
             }
             SigningAlg::HS256 => EncodingKey::from_secret(&private).map_err(bad)?,
         };
-        let (decoding, jwk) = if stored.alg == SigningAlg::HS256 {
-            (DecodingKey::from_secret(&private).map_err(bad)?, None)
+        let signer = Signer::from_private(stored.alg, &private).map_err(unusable)?;
+        let verifier = signer.verifier().map_err(unusable)?;
+        let jwk = if stored.alg == SigningAlg::HS256 {
+            None
         } else {
             let mut jwk = Jwk::from_encoding_key(&encoding, stored.alg.jwt()).map_err(bad)?;
             jwk.common.key_id = Some(stored.kid.clone());
@@ -318,13 +471,13 @@ impl LoadedKey {
                 SigningAlg::ES256 => KeyAlgorithm::ES256,
                 _ => KeyAlgorithm::RS256,
             });
-            (DecodingKey::from_jwk(&jwk).map_err(bad)?, Some(jwk))
+            Some(jwk)
         };
         Ok(Self {
             kid: stored.kid.clone(),
             alg: stored.alg,
-            encoding,
-            decoding,
+            signer,
+            verifier,
             jwk,
             created_at: stored.created_at,
             activate_at: stored.activate_at,
@@ -404,7 +557,7 @@ pub struct PublicKey {
     pub kid: String,
     /// Pinned algorithm: a token naming another `alg` is refused.
     pub alg: SigningAlg,
-    pub(crate) decoding: DecodingKey,
+    pub(crate) verifier: Verifier,
 }
 
 impl fmt::Debug for PublicKey {
@@ -525,8 +678,8 @@ impl PublicKey {
             (KeyAlgorithm::RS256, P::RSA(_)) => SigningAlg::RS256,
             _ => return None,
         };
-        let decoding = DecodingKey::from_jwk(jwk).ok()?;
-        Some(Self { kid, alg, decoding })
+        let verifier = Verifier::from_jwk(alg, &jwk.algorithm)?;
+        Some(Self { kid, alg, verifier })
     }
 }
 
@@ -588,8 +741,8 @@ mod tests {
             assert_eq!(found, expected, "{}", key.alg);
         }
         // A secret published by mistake is not taken as a verification key either.
-        let secret = LoadedKey::load(&stored[3], None).unwrap();
-        let mut oct = Jwk::from_encoding_key(&secret.encoding, Algorithm::HS256).unwrap();
+        let secret = EncodingKey::from_secret(&stored[3].private.material).unwrap();
+        let mut oct = Jwk::from_encoding_key(&secret, Algorithm::HS256).unwrap();
         oct.common.key_id = Some("oct".into());
         assert!(
             PublicKeySet::from_jwks(&JwkSet { keys: vec![oct] })

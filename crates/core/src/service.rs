@@ -13,7 +13,7 @@ use crate::access_token::{self, AccessClaims, Expectations};
 use crate::domain::{Password, Username};
 use crate::error::{Error, RefreshRejection, StoreError};
 use crate::keys::{ACTIVATION_DELAY, Kek, KeySet, SealedBlob, SigningAlg, StoredKey, random_bytes};
-use crate::password::{hash_password, verify_password};
+use crate::password::{Memory, hash_password_with, verify_password_with};
 use crate::refresh_token::RefreshKey;
 use crate::rules::{Decision, Lifetimes, decide};
 use crate::store::{SessionRecord, Store, User};
@@ -123,6 +123,8 @@ pub struct Tessera {
     dummy_hash: String,
     /// Bounds concurrent argon2 runs (19 MiB each) to the CPU count.
     hashing: Semaphore,
+    /// Their working memory, reused: at most one per permit of `hashing` (see `Memory`).
+    hashing_memory: Mutex<Vec<Memory>>,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -158,7 +160,13 @@ impl Tessera {
             tracing::info!(kid = %key.kid, alg = %key.alg, "created a signing key");
         }
         let keys = KeySet::load(&store.keys().await?, kek.as_ref())?;
-        let dummy_hash = blocking(|| hash_password(b"tessera dummy password")).await??;
+        let mut memory = Memory::default();
+        let (dummy_hash, memory) = blocking(move || {
+            let phc = hash_password_with(b"tessera dummy password", &mut memory);
+            (phc, memory)
+        })
+        .await?;
+        let dummy_hash = dummy_hash?;
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             store,
@@ -170,6 +178,7 @@ impl Tessera {
             refresh_key,
             dummy_hash,
             hashing: Semaphore::new(cpus),
+            hashing_memory: Mutex::new(vec![memory]),
         })
     }
 
@@ -289,21 +298,37 @@ impl Tessera {
     }
 
     async fn hash(&self, password: Password) -> Result<String, Error> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("hashing closed".into()))?;
-        blocking(move || hash_password(password.expose())).await?
+        self.with_argon2(move |memory| hash_password_with(password.expose(), memory))
+            .await?
     }
 
     async fn verify_hash(&self, password: Vec<u8>, phc: String) -> Result<bool, Error> {
+        self.with_argon2(move |memory| verify_password_with(&password, &phc, memory))
+            .await
+    }
+
+    /// Runs one argon2 computation off the executor, at most one per CPU at a time, in reused
+    /// working memory.
+    async fn with_argon2<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let _permit = self
             .hashing
             .acquire()
             .await
             .map_err(|_| Error::Internal("hashing closed".into()))?;
-        blocking(move || verify_password(&password, &phc)).await
+        let mut memory = self.lock_hashing_memory().pop().unwrap_or_default();
+        let (out, memory) = blocking(move || (f(&mut memory), memory)).await?;
+        self.lock_hashing_memory().push(memory);
+        Ok(out)
+    }
+
+    fn lock_hashing_memory(&self) -> std::sync::MutexGuard<'_, Vec<Memory>> {
+        // A list of buffers; after a panic elsewhere it is still a list of buffers.
+        self.hashing_memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks a username and password and opens a new session. A refresh token the client may

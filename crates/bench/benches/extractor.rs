@@ -1,0 +1,118 @@
+//! The library's extractors, as a host app's handler meets them: [`Authenticated`] (signature and
+//! claims, no database) against the raw Ed25519 verification of the same token, and
+//! [`LiveSession`] (the same plus one store read, on SQLite).
+//!
+//! `cargo bench -p tessera-bench --bench extractor`
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
+use axum::extract::FromRequestParts;
+use axum::http::{Request, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_core::{ClientInfo, Settings, Store, SystemClock, Tessera};
+use tessera_http::{AppState, Authenticated, HttpConfig, LiveSession};
+
+/// Runs a future that never waits (the stateless extractor) to completion without a runtime.
+fn now_or_never<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).as_mut().poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("the extractor waited"),
+    }
+}
+
+fn extractors(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("tessera-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    let (state, token, der) = runtime.block_on(async {
+        let store = Arc::new(
+            tessera_store_sqlite::SqliteStore::connect(&url)
+                .await
+                .expect("store"),
+        );
+        let tessera = Arc::new(
+            Tessera::open(
+                store.clone(),
+                Settings::new("http://127.0.0.1:8080"),
+                None,
+                Arc::new(SystemClock),
+            )
+            .await
+            .expect("service"),
+        );
+        tessera
+            .register("bench", "bench password 1".into())
+            .await
+            .expect("register");
+        let issued = tessera
+            .login("bench", "bench password 1".into(), &ClientInfo::default())
+            .await
+            .expect("login");
+        let key = store.keys().await.expect("keys").remove(0);
+        let state = AppState::new(tessera, HttpConfig::new("http://127.0.0.1:8080"));
+        (state, issued.access_token, key.private.material)
+    });
+    let (mut parts, ()) = Request::get("/auth/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(())
+        .expect("request")
+        .into_parts();
+
+    let pair = Ed25519KeyPair::from_pkcs8(&der).expect("Ed25519 key");
+    let public = ParsedPublicKey::new(&ED25519, pair.public_key().as_ref()).expect("public key");
+    let (signed, signature) = token.rsplit_once('.').expect("JWS");
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+
+    let mut g = c.benchmark_group("extractor/EdDSA");
+    g.bench_function("raw_verify", |b| {
+        b.iter(|| {
+            public
+                .verify_sig(black_box(signed.as_bytes()), black_box(&signature))
+                .expect("valid")
+        })
+    });
+    g.bench_function("Authenticated", |b| {
+        b.iter(|| {
+            now_or_never(Authenticated::from_request_parts(
+                black_box(&mut parts),
+                &state,
+            ))
+            .expect("valid")
+        })
+    });
+    g.bench_function("LiveSession_sqlite", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(LiveSession::from_request_parts(
+                    black_box(&mut parts),
+                    &state,
+                ))
+                .expect("valid")
+        })
+    });
+    g.finish();
+    drop(state);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = extractors
+}
+criterion_main!(benches);
