@@ -122,9 +122,9 @@ pub struct Tessera {
     /// Verified against when the user does not exist, so both cases cost one argon2 run.
     dummy_hash: String,
     /// Bounds concurrent argon2 runs (19 MiB each) to the CPU count.
-    hashing: Semaphore,
+    hashing: Arc<Semaphore>,
     /// Their working memory, reused: at most one per permit of `hashing` (see `Memory`).
-    hashing_memory: Mutex<Vec<Memory>>,
+    hashing_memory: Arc<Mutex<Vec<Memory>>>,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -177,8 +177,8 @@ impl Tessera {
             keys: RwLock::new(Arc::new(keys)),
             refresh_key,
             dummy_hash,
-            hashing: Semaphore::new(cpus),
-            hashing_memory: Mutex::new(vec![memory]),
+            hashing: Arc::new(Semaphore::new(cpus)),
+            hashing_memory: Arc::new(Mutex::new(vec![memory])),
         })
     }
 
@@ -308,27 +308,28 @@ impl Tessera {
     }
 
     /// Runs one argon2 computation off the executor, at most one per CPU at a time, in reused
-    /// working memory.
+    /// working memory. The permit and the memory are given back when the computation ends, even
+    /// if the request that asked for it is gone by then (a client that hung up mid-login), so
+    /// the pool never holds more buffers than there are permits.
     async fn with_argon2<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self
+        let permit = self
             .hashing
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::Internal("hashing closed".into()))?;
-        let mut memory = self.lock_hashing_memory().pop().unwrap_or_default();
-        let (out, memory) = blocking(move || (f(&mut memory), memory)).await?;
-        self.lock_hashing_memory().push(memory);
-        Ok(out)
-    }
-
-    fn lock_hashing_memory(&self) -> std::sync::MutexGuard<'_, Vec<Memory>> {
-        // A list of buffers; after a panic elsewhere it is still a list of buffers.
-        self.hashing_memory
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let pool = self.hashing_memory.clone();
+        blocking(move || {
+            let mut memory = lock_pool(&pool).pop().unwrap_or_default();
+            let out = f(&mut memory);
+            lock_pool(&pool).push(memory);
+            drop(permit);
+            out
+        })
+        .await
     }
 
     /// Checks a username and password and opens a new session. A refresh token the client may
@@ -724,6 +725,11 @@ async fn load_or_create_secret(store: &dyn Store, kek: Option<&Kek>) -> Result<V
         .await?
         .ok_or_else(|| Error::Internal("the refresh-token secret vanished".into()))?;
     blob.open(kek, REFRESH_SECRET)
+}
+
+fn lock_pool(pool: &Mutex<Vec<Memory>>) -> std::sync::MutexGuard<'_, Vec<Memory>> {
+    // A list of buffers: after a panic elsewhere it is still a list of buffers.
+    pool.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
