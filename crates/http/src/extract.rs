@@ -36,6 +36,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
                 "the body must be JSON (Content-Type: application/json)".into(),
             ));
         }
+        // Every body is a JSON object. serde's derived structs would also accept a positional
+        // array (`["alice", "pw"]`), which the API does not document: refuse it.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest(
+                "malformed JSON body: expected a JSON object".into(),
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(|v| Self(Some(v)))
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
@@ -393,6 +400,32 @@ mod tests {
                 bearer(&bad),
                 Err(ApiError::Core(Error::InvalidToken(_)))
             ));
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_must_be_json_objects() {
+        let read = |body: &'static str| async move {
+            let req = Request::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            OptionalJson::<crate::wire::Credentials>::from_request(req, &()).await
+        };
+        let ok = read(" {\"username\": \"alice\", \"password\": \"pw\"}").await;
+        assert!(matches!(ok, Ok(OptionalJson(Some(c))) if c.username == "alice"));
+        assert!(matches!(read("").await, Ok(OptionalJson(None))));
+        // serde would take these positionally; the API only speaks objects.
+        for bad in [
+            "[\"alice\", \"pw\"]",
+            " [\"alice\", \"pw\", \"body\"]",
+            "null",
+            "\"x\"",
+        ] {
+            assert!(
+                matches!(read(bad).await, Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
         }
     }
 
