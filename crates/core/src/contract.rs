@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
-use crate::{SessionRecord, Store, StoreError, Timestamp, User};
+use crate::{CurrentRotation, SessionRecord, Store, StoreError, Timestamp, User};
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
@@ -45,6 +45,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     sessions_round_trip(&*store).await;
     rotation_is_a_compare_and_swap(&*store).await;
     concurrent_rotations_have_exactly_one_winner(store.clone()).await;
+    rotating_the_current_token_checks_every_rotate_condition(&*store).await;
+    concurrent_fast_rotations_have_exactly_one_winner(store.clone()).await;
     revocation_is_per_session_or_per_user(&*store).await;
     ended_sessions_are_deleted(&*store).await;
     keys_and_secrets_round_trip(&*store).await;
@@ -132,6 +134,110 @@ async fn rotation_is_a_compare_and_swap(store: &dyn Store) {
             .await
             .expect("rotate revoked")
     );
+}
+
+fn rotation(
+    s: &SessionRecord,
+    generation: u64,
+    current: &'static [u8],
+) -> CurrentRotation<'static> {
+    CurrentRotation {
+        id: s.id,
+        generation,
+        current_hash: current,
+        new_hash: &[5; 32],
+        now: at(2_000),
+        used_after: at(999),
+        created_after: at(999),
+    }
+}
+
+async fn rotating_the_current_token_checks_every_rotate_condition(store: &dyn Store) {
+    let u = user("mallory");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    let good = rotation(&s, 0, &[1; 32]);
+    for refused in [
+        rotation(&s, 0, &[9; 32]),
+        rotation(&s, 1, &[1; 32]),
+        CurrentRotation {
+            id: Uuid::new_v4(),
+            ..good
+        },
+        CurrentRotation {
+            used_after: at(1_000),
+            ..good
+        },
+        CurrentRotation {
+            created_after: at(1_000),
+            ..good
+        },
+    ] {
+        assert_eq!(
+            store.rotate_current(&refused).await.expect("rotate"),
+            None,
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        store.session(s.id).await.expect("get"),
+        Some(s.clone()),
+        "unchanged"
+    );
+
+    let rotated = store.rotate_current(&good).await.expect("rotate");
+    let expected = SessionRecord {
+        generation: 1,
+        token_hash: vec![5; 32],
+        rotated_at: at(2_000),
+        last_used_at: at(2_000),
+        ..s.clone()
+    };
+    assert_eq!(
+        rotated.as_ref(),
+        Some(&expected),
+        "the row as rotated, with its owner's name"
+    );
+    assert_eq!(store.session(s.id).await.expect("get"), Some(expected));
+    assert_eq!(store.rotate_current(&good).await.expect("again"), None);
+
+    let t = session(&u, 1_000);
+    store.insert_session(&t).await.expect("insert session");
+    store
+        .revoke_session(t.id, at(1_500), "logout")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store
+            .rotate_current(&rotation(&t, 0, &[1; 32]))
+            .await
+            .expect("rotate revoked"),
+        None
+    );
+}
+
+async fn concurrent_fast_rotations_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let u = user("niaj");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let r = rotation(&s, 0, &[1; 32]);
+            tokio::spawn(async move { store.rotate_current(&r).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for r in racers {
+        if r.await.expect("join").expect("rotate").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one rotation wins");
+    let after = store.session(s.id).await.expect("get").expect("exists");
+    assert_eq!(after.generation, 1);
 }
 
 async fn concurrent_rotations_have_exactly_one_winner(store: Arc<dyn Store>) {

@@ -43,5 +43,5 @@ pub use error::{Error, RefreshRejection, StoreError};
 pub use keys::{KEY_RELOAD_INTERVAL, Kek, SealedBlob, SigningAlg, StoredKey};
 pub use rules::Lifetimes;
 pub use service::{ClientInfo, Issued, KeyReport, Revocations, SessionInfo, Settings, Tessera};
-pub use store::{SessionRecord, Store, User};
+pub use store::{CurrentRotation, SessionRecord, Store, User};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp, format_duration, parse_duration};

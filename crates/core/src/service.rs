@@ -16,7 +16,7 @@ use crate::keys::{ACTIVATION_DELAY, Kek, KeySet, SealedBlob, SigningAlg, StoredK
 use crate::password::{Memory, hash_password_with, verify_password_with};
 use crate::refresh_token::RefreshKey;
 use crate::rules::{Decision, Lifetimes, decide};
-use crate::store::{SessionRecord, Store, User};
+use crate::store::{CurrentRotation, SessionRecord, Store, User};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::time::{Clock, Timestamp};
 
@@ -426,6 +426,24 @@ impl Tessera {
         let Some(token) = self.refresh_key.parse(text) else {
             return reject(RefreshRejection::Unknown);
         };
+        // The common case, the session's current token, live: one conditional UPDATE that
+        // checks what `decide` would and rotates. Anything else (a replay, reuse, a revoked or
+        // expired session, a lost race) changes nothing and goes through the rules below.
+        let now = self.now();
+        let successor = self.refresh_key.successor(&token);
+        let lifetimes = &self.settings.lifetimes;
+        let rotation = CurrentRotation {
+            id: token.session_id(),
+            generation: token.generation(),
+            current_hash: &self.refresh_key.hash(&token),
+            new_hash: &self.refresh_key.hash(&successor),
+            now,
+            used_after: now.minus(lifetimes.idle),
+            created_after: now.minus(lifetimes.absolute),
+        };
+        if let Some(record) = self.store.rotate_current(&rotation).await? {
+            return self.issue(&record, successor.encode(), now);
+        }
         // A lost compare-and-swap means another request rotated this token a moment ago; the
         // reload then sees it as the predecessor. Three rounds cover rotation then revocation.
         for _ in 0..3 {

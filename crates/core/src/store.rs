@@ -76,6 +76,25 @@ impl SessionRecord {
     }
 }
 
+/// What [`Store::rotate_current`] checks and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct CurrentRotation<'a> {
+    /// The session.
+    pub id: Uuid,
+    /// Its generation as the presented token says.
+    pub generation: u64,
+    /// Keyed hash of the presented token: the row must hold exactly this.
+    pub current_hash: &'a [u8],
+    /// Keyed hash of its successor, stored in its place.
+    pub new_hash: &'a [u8],
+    /// The time of the rotation (`rotated_at`, `last_used_at`).
+    pub now: Timestamp,
+    /// The session must have been used after this (idle timeout not reached).
+    pub used_after: Timestamp,
+    /// The session must have been created after this (absolute lifetime not reached).
+    pub created_after: Timestamp,
+}
+
 /// Persistence for users, sessions, keys and secrets.
 ///
 /// Implementations must make [`Store::rotate_session`] an atomic compare-and-swap: of many
@@ -105,6 +124,22 @@ pub trait Store: Send + Sync + 'static {
         new_hash: &[u8],
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// A refresh's fast path, in one statement: [`Store::rotate_session`] on condition that the
+    /// session also still holds `current_hash` and has expired neither way (last used after
+    /// `used_after`, created after `created_after`) — exactly the sessions for which
+    /// [`crate::rules::decide`] answers `Rotate`. Returns the session as rotated (with its owner's
+    /// name), or `None` when any condition fails and nothing changed; the caller then reads the
+    /// session and applies the rules.
+    ///
+    /// The default never takes the fast path. Implementations make it one atomic statement
+    /// (`UPDATE … RETURNING`): a refresh then costs one round trip instead of two.
+    async fn rotate_current(
+        &self,
+        rotation: &CurrentRotation<'_>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let _ = rotation;
+        Ok(None)
+    }
     /// Revokes one session unless already revoked. Returns whether it did.
     async fn revoke_session(
         &self,

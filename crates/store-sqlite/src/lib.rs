@@ -14,7 +14,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Row};
 use tessera_core::{
-    SealedBlob, SessionRecord, SigningAlg, Store, StoreError, StoredKey, Timestamp, User,
+    CurrentRotation, SealedBlob, SessionRecord, SigningAlg, Store, StoreError, StoredKey,
+    Timestamp, User,
 };
 use uuid::Uuid;
 
@@ -267,6 +268,36 @@ impl Store for SqliteStore {
         .await
         .map_err(classify)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_current(
+        &self,
+        r: &CurrentRotation<'_>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let from = i64::try_from(r.generation).map_err(|_| corrupt("generation overflow"))?;
+        sqlx::query_as::<_, SessionRow>(
+            "UPDATE sessions SET generation = generation + 1, token_hash = ?, rotated_at = ?, \
+             last_used_at = ? \
+             WHERE id = ? AND generation = ? AND token_hash = ? AND revoked_at IS NULL \
+             AND last_used_at > ? AND created_at > ? \
+             RETURNING id, user_id, \
+             (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
+             generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
+             revoked_reason, user_agent, ip",
+        )
+        .bind(r.new_hash)
+        .bind(ms(r.now))
+        .bind(ms(r.now))
+        .bind(r.id.as_bytes().as_slice())
+        .bind(from)
+        .bind(r.current_hash)
+        .bind(ms(r.used_after))
+        .bind(ms(r.created_after))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?
+        .map(SessionRecord::try_from)
+        .transpose()
     }
 
     async fn revoke_session(
