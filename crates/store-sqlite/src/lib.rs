@@ -293,9 +293,13 @@ impl Store for SqliteStore {
         .bind(r.current_hash)
         .bind(ms(r.used_after))
         .bind(ms(r.created_after))
-        .fetch_optional(&self.pool)
+        // `fetch_all`, not `fetch_optional`: SQLite runs its WAL auto-checkpoint only when a
+        // statement steps to its end, and `fetch_optional` resets it after the first row. With
+        // it, the WAL grew by ~50 MB a second under refresh load (BENCHMARKS.md).
+        .fetch_all(&self.pool)
         .await
         .map_err(classify)?
+        .pop()
         .map(SessionRecord::try_from)
         .transpose()
     }
