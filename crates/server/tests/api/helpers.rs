@@ -420,3 +420,54 @@ pub async fn current_tokens(
         .map(|(i, _)| i)
         .collect()
 }
+
+/// The JWK Set an instance publishes.
+pub async fn jwks(app: &TestApp) -> Value {
+    let r = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks");
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.expect("json")
+}
+
+/// The key ids of a JWK Set, in order.
+pub fn kids(set: &Value) -> Vec<String> {
+    set["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// Sends `n` refreshes of `token` at once, spread over `apps` in turn; asserts every one got
+/// `200` and the same successor, and returns it.
+pub async fn race_refreshes(apps: &[&TestApp], token: &str, n: usize) -> String {
+    let racers: Vec<_> = (0..n)
+        .map(|i| {
+            let app = apps[i % apps.len()];
+            let request = app
+                .http
+                .post(app.url("/auth/refresh"))
+                .json(&json!({"refresh_token": token}));
+            tokio::spawn(async move { request.send().await.expect("request") })
+        })
+        .collect();
+    let mut successors = std::collections::HashSet::new();
+    for r in racers {
+        let r = r.await.expect("join");
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.expect("json");
+        successors.insert(
+            body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        );
+    }
+    assert_eq!(successors.len(), 1, "every racer got the same successor");
+    successors.into_iter().next().expect("one successor")
+}

@@ -4,7 +4,6 @@
 //!
 //! Also the cleanup job (`Tessera::purge_ended_sessions`), alone and racing on two instances.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -73,26 +72,6 @@ async fn reason(r: reqwest::Response) -> String {
     body["reason"].as_str().unwrap().to_owned()
 }
 
-async fn jwks(app: &TestApp) -> Value {
-    let r = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
-fn kids(set: &Value) -> Vec<String> {
-    set["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn a_session_started_on_one_instance_refreshes_on_the_other(backend: Backend) {
     let Some((a, b)) = two_instances(backend).await else {
         return;
@@ -123,32 +102,7 @@ async fn fifty_refreshes_racing_across_two_instances_yield_exactly_one_successor
         return;
     };
     let s = a.signed_in("alice").await;
-    let racers: Vec<_> = (0..50)
-        .map(|i| {
-            let app = if i % 2 == 0 { &a } else { &b };
-            let (http, url, token) = (
-                app.http.clone(),
-                app.url("/auth/refresh"),
-                s.refresh.clone(),
-            );
-            tokio::spawn(async move {
-                http.post(url)
-                    .json(&json!({"refresh_token": token}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut successors = HashSet::new();
-    for r in racers {
-        let r = r.await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        successors.insert(body["refresh_token"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(successors.len(), 1, "every racer got the same successor");
-    let successor = successors.into_iter().next().unwrap();
+    let successor = race_refreshes(&[&a, &b], &s.refresh, 50).await;
     let stored = a
         .tessera
         .store()

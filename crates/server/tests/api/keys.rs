@@ -3,29 +3,8 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::helpers::*;
-
-async fn jwks(app: &TestApp) -> Value {
-    let r = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
-fn kids(set: &Value) -> Vec<String> {
-    set["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn the_jwks_publishes_the_key_that_signs_tokens(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

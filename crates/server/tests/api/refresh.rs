@@ -1,10 +1,9 @@
 //! The refresh rules, through `POST /auth/refresh`.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -238,31 +237,7 @@ async fn fifty_racing_refreshes_yield_exactly_one_successor(backend: Backend) {
         return;
     };
     let s = app.signed_in("alice").await;
-    let racers: Vec<_> = (0..50)
-        .map(|_| {
-            let (http, url, token) = (
-                app.http.clone(),
-                app.url("/auth/refresh"),
-                s.refresh.clone(),
-            );
-            tokio::spawn(async move {
-                http.post(url)
-                    .json(&json!({"refresh_token": token}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut successors = HashSet::new();
-    for r in racers {
-        let r = r.await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        successors.insert(body["refresh_token"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(successors.len(), 1, "every racer got the same successor");
-    let successor = successors.into_iter().next().unwrap();
+    let successor = race_refreshes(&[&app], &s.refresh, 50).await;
     let stored = app
         .tessera
         .store()
