@@ -156,15 +156,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
         return;
     };
     app.register("alice", PASSWORD).await;
-    let r = app
-        .http
-        .post(app.url("/auth/login"))
-        .header("x-forwarded-for", "203.0.113.9")
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let s = session_of(r).await;
+    let s = session_of(app.login_via("203.0.113.9", "alice", PASSWORD).await).await;
     let list: Value = app
         .get_with("/auth/sessions", &s.access)
         .await
@@ -180,15 +172,11 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
         return;
     };
     app.register("alice", PASSWORD).await;
-    let r = app
-        .http
-        .post(app.url("/auth/login"))
-        .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let s = session_of(r).await;
+    let s = session_of(
+        app.login_via("198.51.100.1, 203.0.113.9", "alice", PASSWORD)
+            .await,
+    )
+    .await;
     let list: Value = app
         .get_with("/auth/sessions", &s.access)
         .await
@@ -208,23 +196,19 @@ async fn guesses_from_many_addresses_still_hold_the_account(backend: Backend) {
         return;
     };
     app.register("alice", PASSWORD).await;
-    let login_from = |ip: String, password: &'static str| {
-        app.http
-            .post(app.url("/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"username": "alice", "password": password}))
-            .send()
+    let server = &app;
+    let login_from = move |ip: String, password: &'static str| async move {
+        server.login_via(&ip, "alice", password).await
     };
     for i in 0..6 {
         assert_eq!(
             login_from(format!("198.51.100.{i}"), "wrong password")
                 .await
-                .unwrap()
                 .status(),
             StatusCode::UNAUTHORIZED
         );
     }
-    let held = login_from("198.51.100.77".into(), PASSWORD).await.unwrap();
+    let held = login_from("198.51.100.77".into(), PASSWORD).await;
     assert_eq!(
         held.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -233,11 +217,9 @@ async fn guesses_from_many_addresses_still_hold_the_account(backend: Backend) {
     // …but never for longer than 15 minutes, however many guesses came before.
     for i in 0..40 {
         app.advance(Duration::from_secs(900));
-        login_from(format!("198.51.101.{i}"), "wrong password")
-            .await
-            .unwrap();
+        login_from(format!("198.51.101.{i}"), "wrong password").await;
     }
-    let r = login_from("198.51.100.78".into(), PASSWORD).await.unwrap();
+    let r = login_from("198.51.100.78".into(), PASSWORD).await;
     let wait: u64 = match r.status() {
         StatusCode::TOO_MANY_REQUESTS => r.headers()["retry-after"]
             .to_str()
@@ -249,10 +231,7 @@ async fn guesses_from_many_addresses_still_hold_the_account(backend: Backend) {
     assert!(wait <= 900, "held for {wait} s");
     app.advance(Duration::from_secs(wait));
     assert_eq!(
-        login_from("198.51.100.78".into(), PASSWORD)
-            .await
-            .unwrap()
-            .status(),
+        login_from("198.51.100.78".into(), PASSWORD).await.status(),
         StatusCode::OK
     );
     app.cleanup().await;
@@ -263,33 +242,27 @@ async fn one_address_over_its_failure_budget_is_held(backend: Backend) {
     else {
         return;
     };
-    let from = |ip: &'static str, user: String| {
-        app.http
-            .post(app.url("/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"username": user, "password": "wrong password"}))
-            .send()
+    let server = &app;
+    let from = move |ip: &'static str, user: String| async move {
+        server.login_via(ip, &user, "wrong password").await
     };
     for i in 0..30 {
         assert_eq!(
-            from("192.0.2.50", format!("user{i}"))
-                .await
-                .unwrap()
-                .status(),
+            from("192.0.2.50", format!("user{i}")).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
-    let r = from("192.0.2.50", "someone".into()).await.unwrap();
+    let r = from("192.0.2.50", "someone".into()).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(
-        from("192.0.2.51", "someone".into()).await.unwrap().status(),
+        from("192.0.2.51", "someone".into()).await.status(),
         StatusCode::UNAUTHORIZED,
         "other addresses are not held"
     );
     app.advance(Duration::from_secs(60));
     assert_eq!(
-        from("192.0.2.50", "someone".into()).await.unwrap().status(),
+        from("192.0.2.50", "someone".into()).await.status(),
         StatusCode::UNAUTHORIZED
     );
     app.cleanup().await;

@@ -278,6 +278,17 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A login that arrives through a proxy which says the client is `forwarded_for`.
+    pub async fn login_via(&self, forwarded_for: &str, username: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/auth/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn refresh_with_body(&self, token: &str) -> Response {
         self.post_json("/auth/refresh", &json!({"refresh_token": token}))
             .await
