@@ -193,6 +193,10 @@ export async function openDemo(context, server) {
 export async function signIn(page, username) {
   await page.evaluate(([u, p]) => window.tessera.login(u, p), [username, PASSWORD]);
   await page.waitForSelector("[data-testid=signed-in]:not([hidden])");
+  // The demo then loads who-am-I and the session list; wait until both are on screen, so a test
+  // that starts watching the network next does not count the page's own sign-in calls.
+  await page.waitForSelector("[data-testid=current-session]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=me-username]")?.textContent !== "—");
 }
 
 /**
