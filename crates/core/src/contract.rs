@@ -7,7 +7,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
-use crate::{CurrentRotation, SessionRecord, Store, StoreError, Timestamp, User};
+use crate::{
+    CurrentRotation, LiveBounds, RevokeReason, SessionRecord, Store, StoreError, Timestamp, User,
+};
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
@@ -124,7 +126,7 @@ async fn rotation_is_a_compare_and_swap(store: &dyn Store) {
     );
     assert!(
         store
-            .revoke_session(s.id, at(3_000), "logout")
+            .revoke_session(s.id, at(3_000), RevokeReason::Logout)
             .await
             .expect("revoke")
     );
@@ -147,8 +149,10 @@ fn rotation(
         current_hash: current,
         new_hash: &[5; 32],
         now: at(2_000),
-        used_after: at(999),
-        created_after: at(999),
+        live: LiveBounds {
+            used_after: at(999),
+            created_after: at(999),
+        },
     }
 }
 
@@ -166,11 +170,17 @@ async fn rotating_the_current_token_checks_every_rotate_condition(store: &dyn St
             ..good
         },
         CurrentRotation {
-            used_after: at(1_000),
+            live: LiveBounds {
+                used_after: at(1_000),
+                ..good.live
+            },
             ..good
         },
         CurrentRotation {
-            created_after: at(1_000),
+            live: LiveBounds {
+                created_after: at(1_000),
+                ..good.live
+            },
             ..good
         },
     ] {
@@ -205,7 +215,7 @@ async fn rotating_the_current_token_checks_every_rotate_condition(store: &dyn St
     let t = session(&u, 1_000);
     store.insert_session(&t).await.expect("insert session");
     store
-        .revoke_session(t.id, at(1_500), "logout")
+        .revoke_session(t.id, at(1_500), RevokeReason::Logout)
         .await
         .expect("revoke");
     assert_eq!(
@@ -289,24 +299,24 @@ async fn revocation_is_per_session_or_per_user(store: &dyn Store) {
     assert_eq!(listed, [b.id, a.id], "most recently used first");
     assert!(
         store
-            .revoke_session(a.id, at(5_000), "user")
+            .revoke_session(a.id, at(5_000), RevokeReason::User)
             .await
             .expect("revoke")
     );
     assert!(
         !store
-            .revoke_session(a.id, at(6_000), "user")
+            .revoke_session(a.id, at(6_000), RevokeReason::User)
             .await
             .expect("revoke again")
     );
     let revoked = store.session(a.id).await.expect("get").expect("exists");
     assert_eq!(
-        (revoked.revoked_at, revoked.revoked_reason.as_deref()),
-        (Some(at(5_000)), Some("user"))
+        (revoked.revoked_at, revoked.revoked_reason),
+        (Some(at(5_000)), Some(RevokeReason::User))
     );
     assert_eq!(
         store
-            .revoke_user_sessions(u.id, at(7_000), "logout_all")
+            .revoke_user_sessions(u.id, at(7_000), RevokeReason::LogoutAll)
             .await
             .expect("revoke all"),
         1
@@ -338,7 +348,7 @@ async fn ended_sessions_are_deleted(store: &dyn Store) {
         store.insert_session(s).await.expect("insert session");
     }
     store
-        .revoke_session(revoked.id, at(60_000), "logout")
+        .revoke_session(revoked.id, at(60_000), RevokeReason::Logout)
         .await
         .expect("revoke");
     // `old` was used recently (so it is not idle) but created long ago.
@@ -414,20 +424,20 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
     };
     assert!(listed(T).await.is_empty(), "nothing is revoked yet");
     store
-        .revoke_session(late.id, at(T + 2_000), "logout")
+        .revoke_session(late.id, at(T + 2_000), RevokeReason::Logout)
         .await
         .expect("revoke");
     store
-        .revoke_session(early.id, at(T + 1_000), "reused")
+        .revoke_session(early.id, at(T + 1_000), RevokeReason::Reused)
         .await
         .expect("revoke");
     store
-        .revoke_user_sessions(other.id, at(T + 3_000), "logout_all")
+        .revoke_user_sessions(other.id, at(T + 3_000), RevokeReason::LogoutAll)
         .await
         .expect("revoke all");
     // Revoking again changes nothing: the first revocation time stands.
     store
-        .revoke_session(early.id, at(T + 5_000), "user")
+        .revoke_session(early.id, at(T + 5_000), RevokeReason::User)
         .await
         .expect("revoke again");
     assert_eq!(

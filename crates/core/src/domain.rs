@@ -1,4 +1,5 @@
-//! Parsed inputs: a value of these types has passed the spec's input rules.
+//! Domain values: parsed inputs (a [`Username`] or [`Password`] has passed the input rules) and
+//! the closed set of reasons a session ends ([`RevokeReason`]).
 
 use std::fmt;
 
@@ -32,7 +33,7 @@ impl Username {
 
     /// The form uniqueness and look-ups use: ASCII lower case.
     pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
+        username_key(&self.0)
     }
 }
 
@@ -72,6 +73,60 @@ impl Password {
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The form of a username that uniqueness and look-ups use (ASCII lower case): the one place
+/// that says how names compare, for [`Username::key`] and stores alike.
+pub fn username_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Why a session was revoked, as stored with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RevokeReason {
+    /// The user logged out of this session.
+    Logout,
+    /// The user logged out everywhere.
+    LogoutAll,
+    /// The user ended it from their session list.
+    User,
+    /// An operator ended it (CLI).
+    Admin,
+    /// An already-used refresh token was presented: likely theft.
+    Reused,
+}
+
+impl RevokeReason {
+    /// Every reason, for parsing and tests.
+    pub const ALL: [Self; 5] = [
+        Self::Logout,
+        Self::LogoutAll,
+        Self::User,
+        Self::Admin,
+        Self::Reused,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::User => "user",
+            Self::Admin => "admin",
+            Self::Reused => "reused",
+        }
+    }
+
+    /// The reason with this stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

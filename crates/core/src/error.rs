@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tessera_token::InvalidToken;
+
 /// Why a refresh token was refused: the spec's `reason` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshRejection {
@@ -47,8 +49,8 @@ pub enum Error {
         retry_after: Duration,
     },
     /// The access token is missing, malformed, forged, expired or of an ended session.
-    #[error("{0}")]
-    InvalidToken(&'static str),
+    #[error(transparent)]
+    InvalidToken(#[from] InvalidToken),
     /// The refresh token was refused.
     #[error("refresh token refused: {}", .0.as_str())]
     InvalidRefreshToken(RefreshRejection),
@@ -64,22 +66,24 @@ pub enum Error {
     /// The database cannot be reached right now.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Anything else: a bug or a corrupt record. Details go to the log, not to the client.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Anything else: a bug or a corrupt record. The message carries the cause with its own
+    /// causes ([`ErrorChain`]), for the log; clients are told only "internal error".
+    #[error("internal error: {}", ErrorChain(.0.as_ref()))]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Failures a [`crate::Store`] reports. Store crates translate their driver errors into these.
+/// Failures a [`crate::Store`] reports. The driver's error is the `source`, so a log that
+/// prints the chain shows it with its own causes. Store crates translate their driver errors into these.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was violated (a username taken, a key id repeated).
     #[error("already exists")]
     Conflict,
     /// The database is unreachable or timed out: worth retrying later.
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database answered with something impossible (corrupt row, failed migration).
-    #[error("database error: {0}")]
+    #[error("database error")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -88,7 +92,48 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict => Error::Internal("unexpected conflict in storage".into()),
             StoreError::Unavailable(source) => Error::Unavailable(source),
-            StoreError::Other(source) => Error::Internal(source.to_string()),
+            // Kept whole, so the log shows "database error: …" and the driver's own causes.
+            other @ StoreError::Other(_) => Error::Internal(Box::new(other)),
         }
+    }
+}
+
+impl From<tessera_token::Error> for Error {
+    fn from(e: tessera_token::Error) -> Self {
+        match e {
+            tessera_token::Error::InvalidToken(why) => Error::InvalidToken(why),
+            other => Error::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// An error followed by its causes, `outer: inner: innermost`: how a cause chain is written to a
+/// log line or a CLI message.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_says_its_whole_cause_chain() {
+        let driver = std::io::Error::other("disk I/O error on page 7");
+        let error = Error::from(StoreError::Other(Box::new(driver)));
+        assert_eq!(
+            error.to_string(),
+            "internal error: database error: disk I/O error on page 7"
+        );
     }
 }

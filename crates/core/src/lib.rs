@@ -6,9 +6,9 @@
 //! in, so every rule can be tested without sleeping.
 //!
 //! Start reading at [`rules::decide`] (the refresh rules) and [`Tessera`] (the service that
-//! applies them). A service that only verifies access tokens needs just
-//! [`access_token::verify_public`] and a [`keys::PublicKeySet`] read from the issuer's JWKS
-//! (the `tessera-verifier` crate does the fetching and caching).
+//! applies them; one file per capability under `service/`). A service that only verifies access
+//! tokens needs none of this crate: `tessera-token` has the verification and the public keys,
+//! and `tessera-verifier` does the fetching and caching.
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn tessera_core::Store>) -> Result<(), tessera_core::Error> {
@@ -23,25 +23,33 @@
 //! # Ok(()) }
 //! ```
 
-pub mod access_token;
+/// Access tokens: issued here, verified here and by every service (`tessera-token`).
+pub use tessera_token::access_token;
 #[cfg(feature = "store-contract")]
 pub mod contract;
 mod domain;
 mod error;
+mod hasher;
 pub mod keys;
 mod password;
 pub mod refresh_token;
 pub mod rules;
 mod service;
+mod settings;
 mod store;
 pub mod throttle;
-mod time;
+/// Time as the core sees it (`tessera-token`'s): a millisecond [`Timestamp`] from a [`Clock`].
+pub use tessera_token::time;
 
 pub use access_token::AccessClaims;
-pub use domain::{Password, Username};
-pub use error::{Error, RefreshRejection, StoreError};
-pub use keys::{KEY_RELOAD_INTERVAL, Kek, SealedBlob, SigningAlg, StoredKey};
-pub use rules::Lifetimes;
-pub use service::{ClientInfo, Issued, KeyReport, Revocations, SessionInfo, Settings, Tessera};
-pub use store::{CurrentRotation, SessionRecord, Store, User};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp, format_duration, parse_duration};
+pub use domain::{Password, RevokeReason, Username, username_key};
+pub use error::{Error, ErrorChain, RefreshRejection, StoreError};
+pub use hasher::Hasher;
+pub use keys::{KEY_RELOAD_INTERVAL, Kek, KeyReport, KeyRing, SealedBlob, SigningAlg, StoredKey};
+pub use rules::{CurrentRotation, Lifetimes, LiveBounds};
+pub use service::{ClientInfo, Issued, Revocations, SessionInfo, Tessera};
+pub use settings::Settings;
+pub use store::{SessionRecord, Store, User};
+pub use tessera_token::{
+    Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
+};

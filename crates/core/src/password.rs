@@ -38,7 +38,8 @@ pub fn hash_password(password: &[u8]) -> Result<String, Error> {
 
 /// [`hash_password`] in `memory`.
 pub fn hash_password_with(password: &[u8], memory: &mut Memory) -> Result<String, Error> {
-    let failed = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2 hash failed: {e}"));
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Internal(format!("argon2 hash failed: {e}").into());
     let argon = argon2();
     let params = argon.params().clone();
     let salt = crate::keys::random_bytes::<16>()?;

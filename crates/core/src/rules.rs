@@ -1,11 +1,16 @@
 //! The refresh rules of the spec, as one pure function of (session state, token, now).
 //!
 //! Nothing here reads a clock or a database: [`decide`] is what the service calls after loading
-//! the session, and what the unit and property tests drive directly.
+//! the session, and what the unit and property tests drive directly. [`LiveBounds`] is the one
+//! statement of "not expired" (used by [`SessionState::is_live`], the refresh fast path and the
+//! purge of ended sessions), and [`CurrentRotation`] is `decide`'s `Rotate` case in the form a
+//! store checks in one statement.
 
 use std::time::Duration;
 
 use crate::error::RefreshRejection;
+use uuid::Uuid;
+
 use crate::refresh_token::{RefreshKey, RefreshToken};
 use crate::time::Timestamp;
 
@@ -48,7 +53,86 @@ impl SessionState {
 
     /// Whether the session can still be refreshed at `now`.
     pub fn is_live(&self, now: Timestamp, lifetimes: &Lifetimes) -> bool {
-        !self.revoked && now < self.expires_at(lifetimes)
+        !self.revoked && LiveBounds::at(now, lifetimes).holds(self)
+    }
+}
+
+/// What "expired neither way at `now`" means for the stored times: used after `used_after`
+/// (the idle timeout has not passed) and created after `created_after` (nor the absolute
+/// lifetime). `now < expires_at` is the same condition, moved to the other side, so that a
+/// store can compare its columns with two constants:
+/// `last_used_at > used_after AND created_at > created_after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveBounds {
+    /// A live session was last used after this.
+    pub used_after: Timestamp,
+    /// A live session was created after this.
+    pub created_after: Timestamp,
+}
+
+impl LiveBounds {
+    /// The bounds at `now`.
+    pub fn at(now: Timestamp, lifetimes: &Lifetimes) -> Self {
+        Self {
+            used_after: now.minus(lifetimes.idle),
+            created_after: now.minus(lifetimes.absolute),
+        }
+    }
+
+    /// Whether `session`'s times are within the bounds (revocation aside).
+    pub fn holds(&self, session: &SessionState) -> bool {
+        session.last_used_at > self.used_after && session.created_at > self.created_after
+    }
+}
+
+/// [`decide`]'s `Rotate` case as one conditional write, for the refresh fast path
+/// ([`crate::Store::rotate_current`]). A store applies it as
+///
+/// ```sql
+/// UPDATE sessions SET generation = generation + 1, token_hash = :new_hash,
+///                     rotated_at = :now, last_used_at = :now
+///  WHERE id = :id AND generation = :generation AND token_hash = :current_hash
+///    AND revoked_at IS NULL
+///    AND last_used_at > :live.used_after AND created_at > :live.created_after
+/// ```
+///
+/// which matches exactly the sessions for which `decide` answers `Rotate` (not revoked, not
+/// expired, the presented token is the current one); the contract suite checks that the two
+/// agree. When it matches nothing, nothing changed and the service runs `decide`.
+#[derive(Clone, Copy, Debug)]
+pub struct CurrentRotation<'a> {
+    /// The session.
+    pub id: Uuid,
+    /// Its generation as the presented token says.
+    pub generation: u64,
+    /// Keyed hash of the presented token: the row must hold exactly this.
+    pub current_hash: &'a [u8],
+    /// Keyed hash of its successor, stored in its place.
+    pub new_hash: &'a [u8],
+    /// The time of the rotation (`rotated_at`, `last_used_at`).
+    pub now: Timestamp,
+    /// The session must be live at `now`.
+    pub live: LiveBounds,
+}
+
+impl<'a> CurrentRotation<'a> {
+    /// The rotation of `token` (whose keyed hash is `current_hash`) to the successor whose
+    /// keyed hash is `new_hash`, at `now`.
+    pub fn new(
+        token: &RefreshToken,
+        current_hash: &'a [u8],
+        new_hash: &'a [u8],
+        now: Timestamp,
+        lifetimes: &Lifetimes,
+    ) -> Self {
+        Self {
+            id: token.session_id(),
+            generation: token.generation(),
+            current_hash,
+            new_hash,
+            now,
+            live: LiveBounds::at(now, lifetimes),
+        }
     }
 }
 
@@ -85,7 +169,7 @@ pub fn decide(
     if session.revoked {
         return Decision::Reject(RefreshRejection::Revoked);
     }
-    if now >= session.expires_at(lifetimes) {
+    if !LiveBounds::at(now, lifetimes).holds(session) {
         return Decision::Reject(RefreshRejection::Expired);
     }
     let presented = token.generation();

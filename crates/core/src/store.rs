@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::domain::{RevokeReason, username_key};
 use crate::error::StoreError;
 use crate::keys::{SealedBlob, StoredKey};
-use crate::rules::SessionState;
+use crate::rules::{CurrentRotation, SessionState};
 use crate::time::Timestamp;
 
 /// A registered user.
@@ -21,6 +22,14 @@ pub struct User {
     pub password_hash: String,
     /// When the user was created.
     pub created_at: Timestamp,
+}
+
+impl User {
+    /// The form of the name that uniqueness and look-ups use (see
+    /// [`Username::key`](crate::Username::key)): what stores index and compare.
+    pub fn username_key(&self) -> String {
+        username_key(&self.username)
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -54,8 +63,8 @@ pub struct SessionRecord {
     pub last_used_at: Timestamp,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
-    /// Why it was revoked: `logout`, `logout_all`, `user`, `admin`, `reused`.
-    pub revoked_reason: Option<String>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<RevokeReason>,
     /// `User-Agent` at login.
     pub user_agent: Option<String>,
     /// Client IP at login.
@@ -74,25 +83,6 @@ impl SessionRecord {
             revoked: self.revoked_at.is_some(),
         }
     }
-}
-
-/// What [`Store::rotate_current`] checks and writes.
-#[derive(Clone, Copy, Debug)]
-pub struct CurrentRotation<'a> {
-    /// The session.
-    pub id: Uuid,
-    /// Its generation as the presented token says.
-    pub generation: u64,
-    /// Keyed hash of the presented token: the row must hold exactly this.
-    pub current_hash: &'a [u8],
-    /// Keyed hash of its successor, stored in its place.
-    pub new_hash: &'a [u8],
-    /// The time of the rotation (`rotated_at`, `last_used_at`).
-    pub now: Timestamp,
-    /// The session must have been used after this (idle timeout not reached).
-    pub used_after: Timestamp,
-    /// The session must have been created after this (absolute lifetime not reached).
-    pub created_after: Timestamp,
 }
 
 /// Persistence for users, sessions, keys and secrets.
@@ -129,7 +119,8 @@ pub trait Store: Send + Sync + 'static {
     /// `used_after`, created after `created_after`) — exactly the sessions for which
     /// [`crate::rules::decide`] answers `Rotate`. Returns the session as rotated (with its owner's
     /// name), or `None` when any condition fails and nothing changed; the caller then reads the
-    /// session and applies the rules.
+    /// session and applies the rules. [`CurrentRotation`] sits beside `decide` and says how its
+    /// conditions read as SQL.
     ///
     /// The default never takes the fast path. Implementations make it one atomic statement
     /// (`UPDATE … RETURNING`): a refresh then costs one round trip instead of two.
@@ -145,14 +136,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<bool, StoreError>;
     /// Revokes every unrevoked session of a user. Returns how many.
     async fn revoke_user_sessions(
         &self,
         user_id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<u64, StoreError>;
     /// Unrevoked sessions (of one user, or of everybody), most recently used first. Expired
     /// ones are included: the caller judges expiry with its current settings.

@@ -2,7 +2,7 @@
 //! description. Serving them needs no files on disk and no Node.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
@@ -19,7 +19,7 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            crate::csp_header(),
+            csp_header(),
         ],
         body,
     )
@@ -47,4 +47,15 @@ pub fn routes() -> Router<AppState> {
             "/openapi.json",
             get(|| async { asset("application/json", OPENAPI) }),
         )
+}
+
+/// `Content-Security-Policy` of the demo page: scripts and styles from this origin only.
+const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn csp_header() -> (HeaderName, HeaderValue) {
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DEMO_CSP),
+    )
 }

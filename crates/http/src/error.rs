@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::{Error, RefreshRejection};
+use tessera_core::{Error, ErrorChain, RefreshRejection};
 
 /// Everything an endpoint can answer with instead of success.
 #[derive(Debug)]
@@ -66,10 +66,10 @@ impl IntoResponse for ApiError {
                     "too many failed attempts; retry after the time in Retry-After".to_owned(),
                     None,
                 ),
-                Error::InvalidToken(m) => (
+                Error::InvalidToken(why) => (
                     StatusCode::UNAUTHORIZED,
                     "invalid_token",
-                    (*m).to_owned(),
+                    why.to_string(),
                     None,
                 ),
                 Error::InvalidRefreshToken(r) => (
@@ -89,7 +89,7 @@ impl IntoResponse for ApiError {
                 }
                 Error::NotFound => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
                 Error::Unavailable(source) => {
-                    tracing::warn!(error = %source, "storage unavailable");
+                    tracing::warn!(error = %ErrorChain(source.as_ref()), "storage unavailable");
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "unavailable",
@@ -97,8 +97,8 @@ impl IntoResponse for ApiError {
                         None,
                     )
                 }
-                Error::Internal(detail) => {
-                    tracing::error!(error = %detail, "internal error");
+                Error::Internal(_) => {
+                    tracing::error!(error = %e, "internal error");
                     (
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "server_error",
@@ -183,5 +183,26 @@ fn refresh_description(r: RefreshRejection) -> &'static str {
         RefreshRejection::Reused => {
             "the refresh token was already used; the session has been revoked"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_500_says_nothing_of_its_cause() {
+        let driver = std::io::Error::other("disk I/O error on page 7");
+        let error = Error::from(tessera_core::StoreError::Other(Box::new(driver)));
+        let response = ApiError::Core(error).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("server_error") && !text.contains("disk"),
+            "{text}"
+        );
     }
 }

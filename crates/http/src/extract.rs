@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
-use tessera_core::{AccessClaims, ClientInfo, Error};
+use tessera_core::{AccessClaims, ClientInfo, Error, InvalidToken};
 
 use crate::error::ApiError;
 use crate::{AppState, HttpConfig};
@@ -80,17 +80,17 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     };
     let invalid = |why| ApiError::Core(Error::InvalidToken(why));
     if values.next().is_some() {
-        return Err(invalid("more than one Authorization header"));
+        return Err(invalid(InvalidToken::SeveralAuthorizationHeaders));
     }
     let value = value
         .to_str()
-        .map_err(|_| invalid("malformed Authorization header"))?;
+        .map_err(|_| invalid(InvalidToken::MalformedAuthorization))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::MissingBearer);
     }
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(invalid("malformed Bearer token"));
+        return Err(invalid(InvalidToken::MalformedBearer));
     }
     Ok(token)
 }

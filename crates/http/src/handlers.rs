@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
-use tessera_core::{Error, Issued, RefreshRejection};
+use tessera_core::{Error, InvalidToken, Issued, RefreshRejection, RevokeReason};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -14,10 +14,11 @@ use crate::extract::{
     Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, refresh_cookie,
 };
 use crate::wire::{
-    Credentials, Delivery, Me, RefreshBody, Registered, RevocationList, RevocationsQuery, Revoked,
-    SessionList, SessionView, TokenResponse, parse_time, rfc3339,
+    Credentials, Delivery, Me, RefreshBody, Registered, RevocationsQuery, SessionList, SessionView,
+    TokenResponse,
 };
 use crate::{AppState, HttpConfig};
+use tessera_token::revocations::{RevocationList, Revoked, parse_since};
 
 pub async fn register(
     State(app): State<AppState>,
@@ -138,9 +139,9 @@ pub async fn sessions(
         .into_iter()
         .map(|s| SessionView {
             id: s.record.id,
-            created_at: rfc3339(s.record.created_at),
-            last_used_at: rfc3339(s.record.last_used_at),
-            expires_at: rfc3339(s.expires_at),
+            created_at: s.record.created_at.to_rfc3339(),
+            last_used_at: s.record.last_used_at.to_rfc3339(),
+            expires_at: s.expires_at.to_rfc3339(),
             user_agent: s.record.user_agent,
             ip: s.record.ip.map(|ip| ip.to_string()),
             current: s.record.id == claims.sid,
@@ -156,7 +157,7 @@ pub async fn revoke_session(
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     app.tessera
-        .revoke_session(id, Some(claims.sub), "user")
+        .revoke_session(id, Some(claims.sub), RevokeReason::User)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -174,7 +175,7 @@ pub async fn revocations(
     };
     if !secret.matches(bearer(&headers)?) {
         return Err(ApiError::Core(Error::InvalidToken(
-            "this is not the revocations token",
+            InvalidToken::NotRevocationsToken,
         )));
     }
     let bad_since = || {
@@ -185,18 +186,18 @@ pub async fn revocations(
     let Query(query) = query.map_err(|_| bad_since())?;
     let since = match query.since.as_deref() {
         None => None,
-        Some(text) => Some(parse_time(text).ok_or_else(bad_since)?),
+        Some(text) => Some(parse_since(text).ok_or_else(bad_since)?),
     };
     let found = app.tessera.revocations(since).await?;
     let list = RevocationList {
-        since: rfc3339(found.since),
-        until: rfc3339(found.until),
+        since: found.since.to_rfc3339(),
+        until: found.until.to_rfc3339(),
         revocations: found
             .sessions
             .into_iter()
             .map(|(session_id, at)| Revoked {
                 session_id,
-                revoked_at: rfc3339(at),
+                revoked_at: at.to_rfc3339(),
             })
             .collect(),
     };
@@ -256,4 +257,46 @@ fn no_content_clearing_cookie(config: &HttpConfig) -> Response {
     let mut response = no_store(StatusCode::NO_CONTENT.into_response());
     set_cookie(&mut response, clear_cookie(config));
     response
+}
+
+// Operations: the JWKS, health, readiness, metrics, and the JSON 404/405 answers.
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    let mut response = axum::Json(app.tessera.jwks()).into_response();
+    // Short, so resource servers see a rotated-in key well before it starts signing.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
+    response
+}
+
+pub async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
+    app.tessera.ready().await?;
+    Ok(axum::Json(serde_json::json!({"status": "ready"})).into_response())
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let handle = app.config.metrics.as_ref().ok_or(ApiError::NotFound)?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        handle.render(),
+    )
+        .into_response())
 }

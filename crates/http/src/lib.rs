@@ -75,15 +75,10 @@
 //! Other services verify the same tokens with `tessera-verifier` (JWKS from [`jwks_router`],
 //! revocations from `GET /auth/revocations`: see [`HttpConfig::revocations_token`]).
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
-use tessera_core::Tessera;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -92,137 +87,16 @@ mod error;
 mod extract;
 mod handlers;
 mod secret;
+mod state;
 mod wire;
 
 pub use error::ApiError;
 pub use extract::{Authenticated, Client, LiveSession, bearer};
 pub use secret::RevocationsToken;
+pub use state::{AppState, HttpConfig};
 
 /// Largest request body accepted; larger ones get `413` before anything is parsed or hashed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// How the HTTP layer speaks to browsers (and to resource services). Defaults follow the spec.
-///
-/// ```
-/// use tessera_http::{HttpConfig, RevocationsToken};
-///
-/// // The app is served at this origin; the browser client runs on its pages.
-/// let mut config = HttpConfig::new("https://app.example");
-/// assert_eq!(config.cookie_name(), "__Secure-tessera_refresh");
-/// // A second origin (say, an admin UI) may use the refresh cookie too.
-/// config.allowed_origins.push("https://admin.example".into());
-/// // Plain-HTTP development on localhost: no `Secure` cookie, so no `__Secure-` prefix.
-/// config.cookie_secure = false;
-/// assert_eq!(config.cookie_name(), "tessera_refresh");
-/// // Let resource services poll `GET /auth/revocations` with this shared secret.
-/// config.revocations_token = Some(RevocationsToken::parse(&"s3cret-".repeat(6))?);
-/// # Ok::<(), String>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct HttpConfig {
-    /// Origins allowed to make cookie-authenticated and CORS requests (exact match).
-    pub allowed_origins: Vec<String>,
-    /// Whether the refresh cookie is `Secure` (and named with the `__Secure-` prefix).
-    pub cookie_secure: bool,
-    /// The path the `/auth` routes are mounted at; the refresh cookie travels only there.
-    pub cookie_path: String,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Where `GET /metrics` renders from; `None` disables the route.
-    pub metrics: Option<PrometheusHandle>,
-    /// The shared secret resource services send as `Authorization: Bearer …` to
-    /// `GET /auth/revocations`. `None` (the default): the route answers `404`, as if it did not
-    /// exist.
-    pub revocations_token: Option<RevocationsToken>,
-    /// `Strict-Transport-Security` max-age for every response, for deployments served over
-    /// HTTPS (behind a TLS-terminating proxy). `None`: no header (plain-HTTP development).
-    pub hsts_max_age: Option<std::time::Duration>,
-}
-
-impl HttpConfig {
-    /// Defaults for an app served at `origin`: only it is allowed, cookies are `Secure`, the
-    /// auth routes live at `/auth`, no proxies are trusted, no metrics route, no revocations
-    /// route.
-    pub fn new(origin: impl Into<String>) -> Self {
-        Self {
-            allowed_origins: vec![origin.into()],
-            cookie_secure: true,
-            cookie_path: "/auth".to_owned(),
-            trusted_proxies: Vec::new(),
-            metrics: None,
-            revocations_token: None,
-            hsts_max_age: None,
-        }
-    }
-
-    /// `__Secure-tessera_refresh`, or `tessera_refresh` when cookies are not `Secure` (the
-    /// prefix demands the attribute).
-    pub fn cookie_name(&self) -> String {
-        if self.cookie_secure {
-            "__Secure-tessera_refresh".into()
-        } else {
-            "tessera_refresh".into()
-        }
-    }
-}
-
-/// What handlers share: the session service and the HTTP settings. Cheap to clone.
-///
-/// The routers carry it themselves; the extractors find it in the host app's state through
-/// [`FromRef`](axum::extract::FromRef), so an app with state of its own adds one `impl`:
-///
-/// ```
-/// use axum::extract::{FromRef, State};
-/// use axum::{Router, routing::get};
-/// use tessera_http::{AppState, Authenticated};
-///
-/// #[derive(Clone)]
-/// struct Host {
-///     tessera: AppState,
-///     greeting: &'static str,
-/// }
-///
-/// impl FromRef<Host> for AppState {
-///     fn from_ref(host: &Host) -> AppState {
-///         host.tessera.clone()
-///     }
-/// }
-///
-/// async fn hello(State(host): State<Host>, Authenticated(claims): Authenticated) -> String {
-///     format!("{}, {}", host.greeting, claims.username)
-/// }
-///
-/// fn app(tessera: AppState) -> Router {
-///     Router::new()
-///         .route("/api/hello", get(hello))
-///         .nest("/auth", tessera_http::auth_router(tessera.clone()))
-///         .with_state(Host { tessera, greeting: "hello" })
-/// }
-/// ```
-#[derive(Clone)]
-pub struct AppState {
-    /// The session service.
-    pub tessera: Arc<Tessera>,
-    /// HTTP settings.
-    pub config: Arc<HttpConfig>,
-}
-
-impl AppState {
-    /// Bundles a service and its HTTP settings.
-    ///
-    /// ```
-    /// # async fn demo(tessera: std::sync::Arc<tessera_core::Tessera>) {
-    /// use tessera_http::{AppState, HttpConfig};
-    /// let state = AppState::new(tessera, HttpConfig::new("https://app.example"));
-    /// # }
-    /// ```
-    pub fn new(tessera: Arc<Tessera>, config: HttpConfig) -> Self {
-        Self {
-            tessera,
-            config: Arc::new(config),
-        }
-    }
-}
 
 /// The `/auth` routes alone (register, login, refresh, logout, logout-all, me, sessions, and
 /// revocations), for `.nest("/auth", auth_router(state))`. Includes the body limit and JSON
@@ -267,7 +141,7 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
         .route("/sessions", get(handlers::sessions))
         .route("/sessions/{id}", delete(handlers::revoke_session))
         .route("/revocations", get(handlers::revocations))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -303,8 +177,8 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
 /// ```
 pub fn jwks_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
-        .method_not_allowed_fallback(method_not_allowed)
+        .route("/.well-known/jwks.json", get(handlers::jwks))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
 }
 
@@ -344,12 +218,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok()
     });
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
         .merge(assets::routes())
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .fallback(handlers::not_found)
         .with_state(state.clone())
         .merge(jwks_router(state.clone()))
         .nest(&auth_path, auth_router(state))
@@ -385,55 +259,4 @@ fn cors(config: &HttpConfig) -> CorsLayer {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(std::time::Duration::from_secs(600))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
-async fn jwks(State(app): State<AppState>) -> Response {
-    let mut response = axum::Json(app.tessera.jwks()).into_response();
-    // Short, so resource servers see a rotated-in key well before it starts signing.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=5"),
-    );
-    response
-}
-
-async fn healthz() -> Response {
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
-}
-
-async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
-    app.tessera.ready().await?;
-    Ok(axum::Json(serde_json::json!({"status": "ready"})).into_response())
-}
-
-async fn metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let handle = app.config.metrics.as_ref().ok_or(ApiError::NotFound)?;
-    Ok((
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        handle.render(),
-    )
-        .into_response())
-}
-
-/// `Content-Security-Policy` of the demo page: scripts and styles from this origin only.
-pub(crate) const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-pub(crate) fn csp_header() -> (HeaderName, HeaderValue) {
-    (
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DEMO_CSP),
-    )
 }

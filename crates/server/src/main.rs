@@ -302,7 +302,7 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
                 let sid = uuid::Uuid::parse_str(&id)
                     .map_err(|_| anyhow::anyhow!("`{id}` is not a session id"))?;
                 tessera
-                    .revoke_session(sid, None, "admin")
+                    .revoke_session(sid, None, tessera_core::RevokeReason::Admin)
                     .await
                     .map_err(describe)?;
                 println!("revoked session {sid}");

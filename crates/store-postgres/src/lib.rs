@@ -7,7 +7,7 @@
 //! and no `sqlx::Error` leaves it (every failure becomes a [`StoreError`]).
 //!
 //! Start at [`PostgresStore::connect`]; the schema and its reasons are in `migrations/`. With the
-//! `test-support` feature, [`testing`] hands out a throwaway database per test.
+//! `test-support` feature, the `testing` module hands out a throwaway database per test.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_core::StoreError> {
@@ -30,8 +30,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
-    CurrentRotation, SealedBlob, SessionRecord, SigningAlg, Store, StoreError, StoredKey,
-    Timestamp, User,
+    CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
+    StoredKey, Timestamp, User,
 };
 use uuid::Uuid;
 
@@ -299,7 +299,12 @@ impl TryFrom<SessionRow> for SessionRecord {
             rotated_at: Timestamp::from_millis(r.rotated_at),
             last_used_at: Timestamp::from_millis(r.last_used_at),
             revoked_at: r.revoked_at.map(Timestamp::from_millis),
-            revoked_reason: r.revoked_reason,
+            revoked_reason: r
+                .revoked_reason
+                .map(|name| {
+                    RevokeReason::parse(&name).ok_or_else(|| corrupt("unknown revoke reason"))
+                })
+                .transpose()?,
             user_agent: r.user_agent,
             ip: r
                 .ip
@@ -329,7 +334,7 @@ impl Store for PostgresStore {
         )
         .bind(user.id)
         .bind(&user.username)
-        .bind(user.username.to_ascii_lowercase())
+        .bind(user.username_key())
         .bind(&user.password_hash)
         .bind(ms(user.created_at))
         .execute(c))?;
@@ -370,7 +375,7 @@ impl Store for PostgresStore {
         .bind(ms(s.rotated_at))
         .bind(ms(s.last_used_at))
         .bind(s.revoked_at.map(ms))
-        .bind(&s.revoked_reason)
+        .bind(s.revoked_reason.map(RevokeReason::as_str))
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
         .execute(c))?;
@@ -431,8 +436,8 @@ impl Store for PostgresStore {
         .bind(r.current_hash)
         .bind(r.new_hash)
         .bind(ms(r.now))
-        .bind(ms(r.used_after))
-        .bind(ms(r.created_after))
+        .bind(ms(r.live.used_after))
+        .bind(ms(r.live.created_after))
         .fetch_optional(c))?
         .map(SessionRecord::try_from)
         .transpose()
@@ -442,7 +447,7 @@ impl Store for PostgresStore {
         &self,
         id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<bool, StoreError> {
         let done = bounded!(self, |c| sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
@@ -450,7 +455,7 @@ impl Store for PostgresStore {
         )
         .bind(id)
         .bind(ms(now))
-        .bind(reason)
+        .bind(reason.as_str())
         .execute(c))?;
         Ok(done.rows_affected() == 1)
     }
@@ -459,7 +464,7 @@ impl Store for PostgresStore {
         &self,
         user_id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<u64, StoreError> {
         let done = bounded!(self, |c| sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
@@ -467,7 +472,7 @@ impl Store for PostgresStore {
         )
         .bind(user_id)
         .bind(ms(now))
-        .bind(reason)
+        .bind(reason.as_str())
         .execute(c))?;
         Ok(done.rows_affected())
     }

@@ -14,8 +14,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Row};
 use tessera_core::{
-    CurrentRotation, SealedBlob, SessionRecord, SigningAlg, Store, StoreError, StoredKey,
-    Timestamp, User,
+    CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
+    StoredKey, Timestamp, User,
 };
 use uuid::Uuid;
 
@@ -149,7 +149,12 @@ impl TryFrom<SessionRow> for SessionRecord {
             rotated_at: Timestamp::from_millis(r.rotated_at),
             last_used_at: Timestamp::from_millis(r.last_used_at),
             revoked_at: r.revoked_at.map(Timestamp::from_millis),
-            revoked_reason: r.revoked_reason,
+            revoked_reason: r
+                .revoked_reason
+                .map(|name| {
+                    RevokeReason::parse(&name).ok_or_else(|| corrupt("unknown revoke reason"))
+                })
+                .transpose()?,
             user_agent: r.user_agent,
             ip: r
                 .ip
@@ -180,7 +185,7 @@ impl Store for SqliteStore {
         )
         .bind(user.id.as_bytes().as_slice())
         .bind(&user.username)
-        .bind(user.username.to_ascii_lowercase())
+        .bind(user.username_key())
         .bind(&user.password_hash)
         .bind(ms(user.created_at))
         .execute(&self.pool)
@@ -226,7 +231,7 @@ impl Store for SqliteStore {
         .bind(ms(s.rotated_at))
         .bind(ms(s.last_used_at))
         .bind(s.revoked_at.map(ms))
-        .bind(&s.revoked_reason)
+        .bind(s.revoked_reason.map(RevokeReason::as_str))
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
         .execute(&self.pool)
@@ -291,8 +296,8 @@ impl Store for SqliteStore {
         .bind(r.id.as_bytes().as_slice())
         .bind(from)
         .bind(r.current_hash)
-        .bind(ms(r.used_after))
-        .bind(ms(r.created_after))
+        .bind(ms(r.live.used_after))
+        .bind(ms(r.live.created_after))
         // `fetch_all`, not `fetch_optional`: SQLite runs its WAL auto-checkpoint only when a
         // statement steps to its end, and `fetch_optional` resets it after the first row. With
         // it, the WAL grew by ~50 MB a second under refresh load (BENCHMARKS.md).
@@ -308,11 +313,11 @@ impl Store for SqliteStore {
         &self,
         id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(ms(now))
-            .bind(reason)
+            .bind(reason.as_str())
             .bind(id.as_bytes().as_slice())
             .execute(&self.pool)
             .await
@@ -324,13 +329,13 @@ impl Store for SqliteStore {
         &self,
         user_id: Uuid,
         now: Timestamp,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
         )
         .bind(ms(now))
-        .bind(reason)
+        .bind(reason.as_str())
         .bind(user_id.as_bytes().as_slice())
         .execute(&self.pool)
         .await

@@ -2,8 +2,8 @@
 //! gateway, a worker. It needs no database and no secret, only the issuer's URL.
 //!
 //! A [`Verifier`] fetches the issuer's JWK Set (`/.well-known/jwks.json`) once, caches it, and
-//! checks tokens with **the issuer's own rules** (`tessera-core`'s
-//! [`verify_public`](tessera_core::access_token::verify_public): algorithm pinned per key, `typ`
+//! checks tokens with **the issuer's own rules** (`tessera-token`'s
+//! [`verify`](tessera_token::access_token::verify): algorithm pinned per key, `typ`
 //! `at+jwt`, any `crit` refused, `iss`, `aud`, `exp`, `nbf`, claim types, canonical base64url).
 //! A token signed by a key it has not seen yet (the issuer rotated its keys) makes it fetch the
 //! JWKS again, at most once per [`VerifierConfig::jwks_refetch_interval`], so a flood of
@@ -72,16 +72,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-use tessera_core::access_token::{self, Expectations};
-use tessera_core::keys::PublicKeySet;
-use tessera_core::{Clock, SystemClock, Timestamp};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use tessera_token::access_token::{self, Expectations};
+use tessera_token::revocations::RevocationList;
+use tessera_token::{Clock, PublicKeySet, SystemClock, Timestamp};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-pub use tessera_core::AccessClaims;
+pub use tessera_token::{AccessClaims, InvalidToken};
 
 /// The largest JWK Set or revocation list read from the issuer; a larger answer is an error.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -129,8 +126,8 @@ impl VerifierConfig {
             audience: issuer.clone(),
             jwks_url: format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
             issuer,
-            leeway: Duration::from_secs(5),
-            access_ttl: Duration::from_secs(15 * 60),
+            leeway: access_token::DEFAULT_LEEWAY,
+            access_ttl: access_token::DEFAULT_LIFETIME,
             jwks_refetch_interval: Duration::from_secs(10),
             jwks_max_age: Duration::from_secs(5 * 60),
             request_timeout: Duration::from_secs(5),
@@ -177,8 +174,8 @@ impl fmt::Debug for RevocationsConfig {
 pub enum Error {
     /// The token is refused: malformed, forged, expired, not for this audience, signed by an
     /// unknown key, or of a session that has ended. Answer `401 invalid_token`.
-    #[error("{0}")]
-    InvalidToken(&'static str),
+    #[error(transparent)]
+    InvalidToken(#[from] InvalidToken),
     /// The issuer could not be reached or answered nonsense (at [`Verifier::connect`], or in an
     /// explicit [`Verifier::refresh_keys`] / [`Verifier::sync_revocations`]).
     #[error("{0}")]
@@ -310,15 +307,14 @@ impl Verifier {
     /// the revocation list. Fetches the JWKS again first when the token names a key not seen
     /// yet, unless a fetch for that reason happened within the refetch interval.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
-        let kid = access_token::unverified_kid(token).map_err(refused)?;
+        let kid = access_token::unverified_kid(token)?;
         let mut keys = self.inner.keys();
         if keys.find(&kid).is_none() {
             keys = self.inner.keys_for_unknown_kid(&kid).await;
         }
-        let claims = access_token::verify_public(token, &keys, &self.inner.expect, self.now())
-            .map_err(refused)?;
+        let claims = access_token::verify(token, &*keys, &self.inner.expect, self.now())?;
         if self.is_revoked(claims.sid) {
-            return Err(Error::InvalidToken("the token's session has ended"));
+            return Err(InvalidToken::SessionEnded.into());
         }
         Ok(claims)
     }
@@ -361,13 +357,6 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn refused(e: tessera_core::Error) -> Error {
-    match e {
-        tessera_core::Error::InvalidToken(why) => Error::InvalidToken(why),
-        _ => Error::InvalidToken("the token is not valid"),
-    }
 }
 
 impl Inner {
@@ -437,8 +426,7 @@ impl Inner {
         let url = match since {
             None => config.url.clone(),
             Some(until) => {
-                let since =
-                    until.as_millis() - i64::try_from(POLL_OVERLAP.as_millis()).unwrap_or(0);
+                let since = until.minus(POLL_OVERLAP).as_millis();
                 let sep = if config.url.contains('?') { '&' } else { '?' };
                 format!("{}{sep}since={since}", config.url)
             }
@@ -450,22 +438,18 @@ impl Inner {
                 config.url
             ))
         })?;
-        let until = parse_time(&list.until).ok_or_else(|| {
+        let until = Timestamp::parse_rfc3339(&list.until).ok_or_else(|| {
             Error::Issuer(format!(
                 "the revocation list at {} has a bad `until`",
                 config.url
             ))
         })?;
         // Tokens of sessions ended longer ago than this have all expired.
-        let forget_before = Timestamp::from_millis(
-            until.as_millis()
-                - i64::try_from((self.config.access_ttl + self.config.leeway).as_millis())
-                    .unwrap_or(i64::MAX),
-        );
+        let forget_before = until.minus(self.config.access_ttl + self.config.leeway);
         let known = {
             let mut revoked = write(&self.revoked);
             for entry in list.revocations {
-                let at = parse_time(&entry.revoked_at).unwrap_or(until);
+                let at = Timestamp::parse_rfc3339(&entry.revoked_at).unwrap_or(until);
                 revoked.insert(entry.session_id, at);
             }
             revoked.retain(|_, at| *at >= forget_before);
@@ -515,25 +499,6 @@ impl Inner {
         }
         Ok(body)
     }
-}
-
-#[derive(Deserialize)]
-struct RevocationList {
-    until: String,
-    revocations: Vec<RevokedSession>,
-}
-
-#[derive(Deserialize)]
-struct RevokedSession {
-    session_id: Uuid,
-    revoked_at: String,
-}
-
-fn parse_time(text: &str) -> Option<Timestamp> {
-    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .ok()
-        .map(Timestamp::from_millis)
 }
 
 /// Keeps the keys and the revocations fresh until the verifier is dropped.

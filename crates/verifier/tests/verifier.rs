@@ -44,13 +44,6 @@ impl Drop for Issuer {
     }
 }
 
-fn rfc3339(t: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_millis()) * 1_000_000)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
 async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
     state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
     let keys = KeySet::load(&state.keys.lock().unwrap(), None).unwrap();
@@ -84,11 +77,11 @@ async fn revocations(
         .unwrap()
         .iter()
         .filter(|(_, at)| at.as_millis() >= since)
-        .map(|(sid, at)| serde_json::json!({"session_id": sid, "revoked_at": rfc3339(*at)}))
+        .map(|(sid, at)| serde_json::json!({"session_id": sid, "revoked_at": at.to_rfc3339()}))
         .collect();
     Json(serde_json::json!({
-        "since": rfc3339(Timestamp::from_millis(since)),
-        "until": rfc3339(now),
+        "since": Timestamp::from_millis(since).to_rfc3339(),
+        "until": now.to_rfc3339(),
         "revocations": list,
     }))
     .into_response()
@@ -136,7 +129,7 @@ impl Issuer {
     /// A token signed with the newest key.
     fn sign(&self, claims: &AccessClaims) -> String {
         let keys = KeySet::load(&self.state.keys.lock().unwrap(), None).unwrap();
-        access_token::issue(claims, keys.signing_key(SystemClock.now()).unwrap()).unwrap()
+        access_token::issue(claims, &keys.signing_key(SystemClock.now()).unwrap().key).unwrap()
     }
 
     fn token(&self, sid: Uuid) -> String {

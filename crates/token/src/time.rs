@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -40,6 +43,23 @@ impl Timestamp {
     /// How long after `earlier` this instant is; zero if it is not after it.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T20:15:00.123Z`: how every time on
+    /// the wire is written.
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|d| d.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    /// Reads an RFC 3339 time in any offset (sub-millisecond digits are dropped).
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
     }
 }
 
@@ -103,8 +123,8 @@ impl Clock for ManualClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(tessera_core::parse_duration("15m"), Ok(Duration::from_secs(900)));
-/// assert!(tessera_core::parse_duration("15").is_err());
+/// assert_eq!(tessera_token::parse_duration("15m"), Ok(Duration::from_secs(900)));
+/// assert!(tessera_token::parse_duration("15").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -158,6 +178,20 @@ mod tests {
         for s in [0, 1, 59, 60, 90, 3600, 86_400, 86_401] {
             let d = Duration::from_secs(s);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips_at_millisecond_precision_in_any_offset() {
+        let t = Timestamp::from_millis(1_796_000_000_123);
+        assert_eq!(t.to_rfc3339(), "2026-11-30T00:53:20.123Z");
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-12-01T01:00:00+01:00"),
+            Timestamp::parse_rfc3339("2026-12-01T00:00:00Z")
+        );
+        for bad in ["", "yesterday", "2026-12-01", "1796000000123"] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }
 

@@ -1,0 +1,86 @@
+//! Login: the throttle, the password check, and a new session.
+
+use uuid::Uuid;
+
+use super::{ClientInfo, Issued, Tessera};
+use crate::domain::Username;
+use crate::error::Error;
+use crate::keys::random_bytes;
+use crate::store::SessionRecord;
+use crate::throttle::LoginThrottle;
+
+/// Longer user agents are cut: the field is for recognising a device, not for storage abuse.
+const MAX_USER_AGENT: usize = 256;
+
+impl Tessera {
+    /// Checks a username and password and opens a new session. A refresh token the client may
+    /// already hold is never adopted: every login starts a new token family.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        let username = Username::parse(username)?;
+        if password.len() > 1024 {
+            return Err(Error::InvalidRequest(
+                "password must be 8 to 1024 bytes long".into(),
+            ));
+        }
+        let key = username.key();
+        if let Err(retry_after) = self.lock_throttle().check(&key, client.ip, self.now()) {
+            metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
+            return Err(Error::RateLimited { retry_after });
+        }
+        let user = self.store.user_by_name(&key).await?;
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.hasher.verify(password.into_bytes(), phc).await?;
+        let now = self.now();
+        let user = match user {
+            Some(user) if matches => user,
+            _ => {
+                self.lock_throttle().record_failure(&key, client.ip, now);
+                metrics::counter!("tessera_logins_total", "outcome" => "failed").increment(1);
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        self.lock_throttle().record_success(&key);
+
+        let session_id = Uuid::new_v4();
+        let token = self.refresh_key.first(session_id, random_bytes::<32>()?);
+        let record = SessionRecord {
+            id: session_id,
+            user_id: user.id,
+            username: user.username.clone(),
+            generation: 0,
+            token_hash: self.refresh_key.hash(&token).to_vec(),
+            created_at: now,
+            rotated_at: now,
+            last_used_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+            user_agent: client
+                .user_agent
+                .as_deref()
+                .map(|ua| truncate(ua, MAX_USER_AGENT)),
+            ip: client.ip,
+        };
+        self.store.insert_session(&record).await?;
+        metrics::counter!("tessera_logins_total", "outcome" => "ok").increment(1);
+        tracing::info!(user_id = %user.id, session_id = %session_id, "login");
+        self.issue(&record, token.encode(), now)
+    }
+
+    fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        // The throttle holds counters only; after a panic elsewhere they are still usable.
+        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

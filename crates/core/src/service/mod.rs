@@ -1,0 +1,201 @@
+//! [`Tessera`]: the session service. It applies the rules, signs tokens and talks to a
+//! [`Store`]; it knows nothing of HTTP.
+//!
+//! One capability per file, each adding an `impl Tessera` block: `users.rs` (registration and
+//! look-ups), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
+//! revoking, purging), `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key
+//! ring's operations). The parts with state of their own live beside the service: the argon2
+//! scheduler ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
+
+mod keys;
+mod login;
+mod refresh;
+mod sessions;
+mod users;
+mod verify;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+pub use verify::Revocations;
+
+use crate::access_token::{self, AccessClaims};
+use crate::error::Error;
+use crate::hasher::Hasher;
+use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
+use crate::refresh_token::RefreshKey;
+use crate::settings::Settings;
+use crate::store::{SessionRecord, Store};
+use crate::throttle::LoginThrottle;
+use crate::time::{Clock, Timestamp};
+
+const REFRESH_SECRET: &str = "refresh-token";
+
+/// Where a request came from, recorded on the session it creates.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// Client IP (after trusted-proxy resolution).
+    pub ip: Option<IpAddr>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+}
+
+/// What a login or refresh hands back.
+#[derive(Clone)]
+pub struct Issued {
+    /// The signed access token.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The session it belongs to.
+    pub session_id: Uuid,
+    /// The session's current refresh token (wire form).
+    pub refresh_token: String,
+    /// How long the refresh token can still be used: the idle timeout or what is left of the
+    /// absolute lifetime, whichever is shorter.
+    pub refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("session_id", &self.session_id)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live session, as listed to its owner or an operator.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The stored record.
+    pub record: SessionRecord,
+    /// When it ends unless refreshed (idle or absolute, whichever is first).
+    pub expires_at: Timestamp,
+}
+
+/// The session service. Cheap to share behind an `Arc`; holds no global state, so one process
+/// can run several.
+pub struct Tessera {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    keys: KeyRing,
+    refresh_key: RefreshKey,
+    throttle: Mutex<LoginThrottle>,
+    hasher: Hasher,
+}
+
+impl std::fmt::Debug for Tessera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tessera")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tessera {
+    /// Opens the service on `store`: loads (or, on first start, creates) the refresh-token
+    /// secret and a signing key for `settings.signing_alg`.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        kek: Option<Kek>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let refresh_key = RefreshKey::new(&load_or_create_secret(&*store, kek.as_ref()).await?);
+        let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
+        Ok(Self {
+            store,
+            clock,
+            throttle: Mutex::new(LoginThrottle::new(settings.throttle)),
+            settings,
+            keys,
+            refresh_key,
+            hasher: Hasher::new().await?,
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The current time, from the service's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Succeeds when the store answers.
+    pub async fn ready(&self) -> Result<(), Error> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// How long a signed token can be accepted: its lifetime plus the leeway.
+    fn token_lifetime(&self) -> Duration {
+        self.settings.access_ttl + self.settings.clock_leeway
+    }
+
+    /// Signs a fresh access token for `record` and bundles it with `refresh_token`.
+    fn issue(
+        &self,
+        record: &SessionRecord,
+        refresh_token: String,
+        now: Timestamp,
+    ) -> Result<Issued, Error> {
+        let keys = self.keys.current();
+        let key = keys
+            .signing_key(now)
+            .ok_or_else(|| Error::Internal("no signing key is active".into()))?;
+        let iat = now.as_secs();
+        let ttl = self.settings.access_ttl.as_secs();
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: record.user_id,
+            aud: self.settings.audience.clone(),
+            exp: iat.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            iat,
+            nbf: iat,
+            jti: Uuid::new_v4(),
+            sid: record.id,
+            username: record.username.clone(),
+        };
+        Ok(Issued {
+            access_token: access_token::issue(&claims, &key.key)?,
+            expires_in: ttl,
+            session_id: record.id,
+            refresh_token,
+            refresh_ttl: record
+                .state()
+                .expires_at(&self.settings.lifetimes)
+                .since(now),
+        })
+    }
+}
+
+async fn load_or_create_secret(store: &dyn Store, kek: Option<&Kek>) -> Result<Vec<u8>, Error> {
+    if store.secret(REFRESH_SECRET).await?.is_none() {
+        let fresh = SealedBlob::seal(
+            kek,
+            REFRESH_SECRET,
+            &random_bytes::<{ RefreshKey::SECRET_LEN }>()?,
+        )?;
+        store
+            .insert_secret_if_absent(REFRESH_SECRET, &fresh)
+            .await?;
+    }
+    // Read back: when instances start together, the first writer's secret is everyone's.
+    let blob = store
+        .secret(REFRESH_SECRET)
+        .await?
+        .ok_or_else(|| Error::Internal("the refresh-token secret vanished".into()))?;
+    blob.open(kek, REFRESH_SECRET)
+}

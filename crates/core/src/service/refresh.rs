@@ -1,0 +1,152 @@
+//! Refresh and logout: the refresh rules applied to a presented token.
+
+use super::{ClientInfo, Issued, Tessera};
+use crate::domain::RevokeReason;
+use crate::error::{Error, RefreshRejection};
+use crate::refresh_token::RefreshToken;
+use crate::rules::{CurrentRotation, Decision, decide};
+use crate::store::SessionRecord;
+
+impl Tessera {
+    /// Applies the refresh rules to a presented token (`None` or empty: none was sent).
+    pub async fn refresh(
+        &self,
+        presented: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        let result = self.try_refresh(presented, client).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Error::InvalidRefreshToken(r)) => r.as_str(),
+            Err(_) => "error",
+        };
+        metrics::counter!("tessera_refreshes_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn try_refresh(
+        &self,
+        presented: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        let Some(text) = presented.filter(|t| !t.is_empty()) else {
+            return Err(Error::InvalidRefreshToken(RefreshRejection::Missing));
+        };
+        let Some(token) = self.refresh_key.parse(text) else {
+            return Err(Error::InvalidRefreshToken(RefreshRejection::Unknown));
+        };
+        // The common case, the session's current token, live: one conditional UPDATE that
+        // checks what `decide` would and rotates. Anything else (a replay, reuse, a revoked or
+        // expired session, a lost race) changes nothing and goes through the rules.
+        let now = self.now();
+        let successor = self.refresh_key.successor(&token);
+        let (current_hash, new_hash) = (
+            self.refresh_key.hash(&token),
+            self.refresh_key.hash(&successor),
+        );
+        let rotation = CurrentRotation::new(
+            &token,
+            &current_hash,
+            &new_hash,
+            now,
+            &self.settings.lifetimes,
+        );
+        if let Some(record) = self.store.rotate_current(&rotation).await? {
+            return self.issue(&record, successor.encode(), now);
+        }
+        self.refresh_by_rules(&token, client).await
+    }
+
+    /// The rules, on the session as stored. A lost compare-and-swap means another request
+    /// rotated this token a moment ago; the reload then sees it as the predecessor. Three rounds
+    /// cover rotation then revocation.
+    async fn refresh_by_rules(
+        &self,
+        token: &RefreshToken,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        for _ in 0..3 {
+            let Some(record) = self.store.session(token.session_id()).await? else {
+                return Err(Error::InvalidRefreshToken(RefreshRejection::Unknown));
+            };
+            let now = self.now();
+            match decide(
+                &record.state(),
+                token,
+                &self.refresh_key,
+                now,
+                &self.settings.lifetimes,
+            ) {
+                Decision::Rotate { successor } => {
+                    let hash = self.refresh_key.hash(&successor);
+                    if self
+                        .store
+                        .rotate_session(record.id, record.generation, &hash, now)
+                        .await?
+                    {
+                        let record = SessionRecord {
+                            last_used_at: now,
+                            ..record
+                        };
+                        return self.issue(&record, successor.encode(), now);
+                    }
+                }
+                Decision::Replay { successor } => {
+                    // Counted apart: a steady rate means clients retry or tabs race.
+                    metrics::counter!("tessera_refresh_grace_replays_total").increment(1);
+                    return self.issue(&record, successor.encode(), now);
+                }
+                Decision::Reused => return self.end_reused(&record, token, client).await,
+                Decision::Reject(r) => return Err(Error::InvalidRefreshToken(r)),
+            }
+        }
+        Err(Error::Internal(
+            "refresh kept losing its compare-and-swap".into(),
+        ))
+    }
+
+    /// Rule 5: an already-used token ends its whole session.
+    async fn end_reused(
+        &self,
+        record: &SessionRecord,
+        token: &RefreshToken,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        self.store
+            .revoke_session(record.id, self.now(), RevokeReason::Reused)
+            .await?;
+        metrics::counter!("tessera_refresh_reuse_detected_total").increment(1);
+        tracing::warn!(
+            target: "tessera::security",
+            event = "refresh_token_reused",
+            user_id = %record.user_id,
+            session_id = %record.id,
+            ip = ?client.ip,
+            presented_generation = token.generation(),
+            current_generation = record.generation,
+            "refresh token reuse detected: session revoked"
+        );
+        Err(Error::InvalidRefreshToken(RefreshRejection::Reused))
+    }
+
+    /// Ends the session of a presented refresh token. Idempotent: no token, an unknown one, or
+    /// an already-ended session is not an error.
+    pub async fn logout(&self, presented: Option<&str>) -> Result<(), Error> {
+        let Some(token) = presented.and_then(|t| self.refresh_key.parse(t)) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.session(token.session_id()).await? else {
+            return Ok(());
+        };
+        // Any token of the family (current or older: the tag proves we issued it) may end it.
+        if token.generation() <= record.generation
+            && self
+                .store
+                .revoke_session(record.id, self.now(), RevokeReason::Logout)
+                .await?
+        {
+            tracing::info!(user_id = %record.user_id, session_id = %record.id, "logout");
+        }
+        Ok(())
+    }
+}

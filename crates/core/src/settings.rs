@@ -1,0 +1,58 @@
+//! [`Settings`]: everything that shapes tokens and sessions, with the documented defaults.
+
+use std::time::Duration;
+
+use tessera_token::SigningAlg;
+
+use crate::rules::Lifetimes;
+use crate::throttle::ThrottlePolicy;
+
+/// Everything that shapes tokens and sessions. [`Settings::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens. Defaults to the issuer.
+    pub audience: String,
+    /// Access-token lifetime. Defaults to [`Settings::DEFAULT_ACCESS_TTL`].
+    pub access_ttl: Duration,
+    /// Idle timeout, absolute lifetime and reuse grace of sessions. Default to
+    /// [`Settings::DEFAULT_LIFETIMES`].
+    pub lifetimes: Lifetimes,
+    /// Clock-skew leeway for `exp`/`nbf`. Defaults to [`Settings::DEFAULT_CLOCK_LEEWAY`].
+    pub clock_leeway: Duration,
+    /// Algorithm for new signing keys. Defaults to EdDSA.
+    pub signing_alg: SigningAlg,
+    /// Whether anyone may register (`true`, the default), or only the CLI adds users.
+    pub registration_open: bool,
+    /// Login throttling limits.
+    pub throttle: ThrottlePolicy,
+}
+
+impl Settings {
+    /// 15 minutes.
+    pub const DEFAULT_ACCESS_TTL: Duration = tessera_token::access_token::DEFAULT_LIFETIME;
+    /// 7 days idle, 30 days absolute, 10 s of reuse grace.
+    pub const DEFAULT_LIFETIMES: Lifetimes = Lifetimes {
+        idle: Duration::from_secs(7 * 86_400),
+        absolute: Duration::from_secs(30 * 86_400),
+        reuse_grace: Duration::from_secs(10),
+    };
+    /// 5 seconds.
+    pub const DEFAULT_CLOCK_LEEWAY: Duration = tessera_token::access_token::DEFAULT_LEEWAY;
+
+    /// The defaults for an issuer (the audience defaults to the issuer).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            audience: issuer.clone(),
+            issuer,
+            access_ttl: Self::DEFAULT_ACCESS_TTL,
+            lifetimes: Self::DEFAULT_LIFETIMES,
+            clock_leeway: Self::DEFAULT_CLOCK_LEEWAY,
+            signing_alg: SigningAlg::EdDSA,
+            registration_open: true,
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+}
