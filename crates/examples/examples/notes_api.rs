@@ -228,7 +228,7 @@ mod tests {
             .unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let built = tessera::build_app(&config, addr, false, None, Arc::new(clock.clone()))
+            let built = tessera::build_app(&config, addr, None, Arc::new(clock.clone()))
                 .await
                 .unwrap();
             // Count the JWKS requests the issuer answers.

@@ -1,106 +1,370 @@
 //! Settings: defaults < TOML file < environment < flags, each checked with an error that names
 //! the setting.
+//!
+//! Each setting is one row of the `settings!` list below: its name (the flag), environment
+//! variable, type, default, parser (which holds its bounds) and help text. From that row follow
+//! its `--flag` with its variable in [`SettingsArgs`], its key in the TOML file, its typed field
+//! in [`Config`], its `--help` line, and its row in [`TABLE`] (checked against the README's
+//! settings table). Adding a setting is adding a row; using it is reading its `Config` field.
+//! Defaults that core also knows (lifetimes, leeway, algorithm, registration) are read from
+//! [`Settings::new`] rather than restated.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 use tessera_core::{Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration};
 use tessera_http::RevocationsToken;
 
-/// Every setting as a flag (with its environment variable). Unset ones fall back to the file,
-/// then to the defaults.
-#[derive(Args, Debug, Default, Clone)]
-pub struct SettingsArgs {
-    /// Address to listen on [default: 127.0.0.1:8080]
-    #[arg(long, env = "TESSERA_BIND", global = true)]
-    pub bind: Option<String>,
-    /// Database URL: sqlite://FILE or postgres://… [default: sqlite://tessera.db]
-    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
-    pub database: Option<String>,
-    /// TOML file with settings (keys named like the variables, without TESSERA_, lower case)
-    #[arg(long, global = true)]
-    pub config: Option<PathBuf>,
-    /// Issuer (`iss`) [default: http://<bind>]
-    #[arg(long, env = "TESSERA_ISSUER", global = true)]
-    pub issuer: Option<String>,
-    /// Audience (`aud`) [default: the issuer]
-    #[arg(long, env = "TESSERA_AUDIENCE", global = true)]
-    pub audience: Option<String>,
-    /// Access-token lifetime [default: 15m]
-    #[arg(long, env = "TESSERA_ACCESS_TTL", global = true)]
-    pub access_ttl: Option<String>,
-    /// Refresh idle timeout [default: 7d]
-    #[arg(long, env = "TESSERA_REFRESH_IDLE_TTL", global = true)]
-    pub refresh_idle_ttl: Option<String>,
-    /// Session absolute lifetime [default: 30d]
-    #[arg(long, env = "TESSERA_SESSION_MAX_TTL", global = true)]
-    pub session_max_ttl: Option<String>,
-    /// Reuse grace window [default: 10s]
-    #[arg(long, env = "TESSERA_REUSE_GRACE", global = true)]
-    pub reuse_grace: Option<String>,
-    /// Clock-skew leeway for exp/nbf [default: 5s]
-    #[arg(long, env = "TESSERA_CLOCK_LEEWAY", global = true)]
-    pub clock_leeway: Option<String>,
-    /// Signing algorithm: EdDSA, ES256, RS256 or HS256 [default: EdDSA]
-    #[arg(long, env = "TESSERA_SIGNING_ALG", global = true)]
-    pub signing_alg: Option<String>,
-    /// Allowed browser origins, comma-separated [default: the issuer's origin]
-    #[arg(long, env = "TESSERA_ALLOWED_ORIGINS", global = true)]
-    pub allowed_origins: Option<String>,
-    /// Self-registration: open or closed [default: open]
-    #[arg(long, env = "TESSERA_REGISTRATION", global = true)]
-    pub registration: Option<String>,
-    /// Secure flag (and __Secure- prefix) of the refresh cookie: true or false [default: true]
-    #[arg(long, env = "TESSERA_COOKIE_SECURE", global = true)]
-    pub cookie_secure: Option<String>,
-    /// Trusted reverse proxies, comma-separated IPs or CIDRs [default: none]
-    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
-    pub trusted_proxies: Option<String>,
-    /// How long ended sessions are kept before the cleanup job deletes them [default: 7d]
-    #[arg(long, env = "TESSERA_SESSION_RETENTION", global = true)]
-    pub session_retention: Option<String>,
-    /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
-    /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
-    /// flag shows in `ps` [default: unset]
-    #[arg(
-        long,
-        env = "TESSERA_REVOCATIONS_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
-    pub revocations_token: Option<String>,
-    /// Strict-Transport-Security: auto (on, 2 years, when the issuer is https://), off, or a
-    /// max-age such as 365d [default: auto]
-    #[arg(long, env = "TESSERA_HSTS", global = true)]
-    pub hsts: Option<String>,
+/// Expands the list of settings into [`SettingsArgs`], the file's keys, [`Config`], [`TABLE`]
+/// and [`Config::resolve`]. A row:
+///
+/// ```text
+/// /// Help text (also the field's documentation)
+/// key: Type {
+///     flag: name,                    // --name, and the name error messages use
+///     env: "TESSERA_KEY",
+///     file: StringOrList,            // optional: what the file may hold (default String)
+///     default: "15m",                // a value, parsed like any other, shown in --help
+///     unset: "the issuer",           // or: none, Type::default(), described in --help
+///     parse: parser,                 // fn(&str) -> Result<Type, String>: syntax and bounds
+///     secret: true,                  // optional: --help never shows the variable's value
+/// }
+/// ```
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])+
+        $key:ident: $ty:ty {
+            flag: $flag:ident,
+            env: $env:literal,
+            $(file: $file:ty,)?
+            $(default: $default:expr,)?
+            $(unset: $unset:expr,)?
+            parse: $parse:expr,
+            $(secret: $secret:literal,)?
+        }
+    )*) => {
+        /// Every setting as a flag (with its environment variable). Unset ones fall back to the
+        /// file, then to the defaults.
+        #[derive(Args, Debug, Default, Clone)]
+        pub struct SettingsArgs {
+            $(
+                $(#[doc = $doc])+
+                #[arg(
+                    long,
+                    env = $env,
+                    global = true,
+                    $(hide_env_values = $secret,)?
+                    help = help_line(stringify!($flag)),
+                    display_order = help_order(stringify!($flag))
+                )]
+                pub $flag: Option<String>,
+            )*
+            /// TOML file with settings (keys named like the variables, without TESSERA_, lower case)
+            #[arg(long, global = true, display_order = help_order("config"))]
+            pub config: Option<PathBuf>,
+            /// Demo mode, set by `tessera serve --demo` (a flag of `serve`, not of every
+            /// command): the access-token lifetime defaults to 30 s, so the demo page shows
+            /// refreshes; a configured one still wins.
+            #[arg(skip)]
+            pub demo: bool,
+        }
+
+        /// The TOML file: the same settings, keyed like the variables without `TESSERA_`,
+        /// lower case.
+        #[derive(Deserialize, Default, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct FileSettings {
+            $($key: Option<file_type!($($file)?)>,)*
+        }
+
+        /// Fully resolved configuration of a `tessera` process: a field per row of [`TABLE`],
+        /// and the key-encryption key.
+        #[derive(Debug)]
+        pub struct Config {
+            $(
+                $(#[doc = $doc])+
+                pub $key: $ty,
+            )*
+            /// Key-encryption key, from `TESSERA_KEY_ENCRYPTION_KEY` only (never a flag: it would
+            /// show in `ps`).
+            pub kek: Option<Kek>,
+        }
+
+        /// Every setting, in `--help` order.
+        pub const TABLE: &[Setting] = &[$(
+            Setting {
+                name: stringify!($flag),
+                key: stringify!($key),
+                env: $env,
+                help: &[$($doc),+],
+                default: || String::from($($default)? $($unset)?),
+            },
+        )*];
+
+        impl Config {
+            /// Resolves flags/environment (already merged by clap), the file, `--demo` and the
+            /// defaults, checking each setting.
+            pub fn resolve(args: SettingsArgs) -> anyhow::Result<Self> {
+                let file = match &args.config {
+                    Some(path) => read_file(path)?,
+                    None => FileSettings::default(),
+                };
+                let demo = demo_layer(args.demo);
+                Ok(Self {
+                    $($key: {
+                        let parse: fn(&str) -> Result<$ty, String> = $parse;
+                        let raw = args.$flag.or(file.$key.map(String::from)).or(demo.$flag);
+                        value!(raw, parse, $(default $default)? $(unset $unset)?).map_err(|e| {
+                            anyhow::anyhow!("invalid setting {} ({}): {e}", stringify!($flag), $env)
+                        })?
+                    },)*
+                    kek: kek_from_env()?,
+                })
+            }
+        }
+    };
 }
 
-/// The TOML file: the same settings, keyed like the variables without `TESSERA_`, lower case.
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    bind: Option<String>,
-    database_url: Option<String>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    access_ttl: Option<String>,
-    refresh_idle_ttl: Option<String>,
-    session_max_ttl: Option<String>,
-    reuse_grace: Option<String>,
-    clock_leeway: Option<String>,
-    signing_alg: Option<String>,
-    allowed_origins: Option<StringOrList>,
-    registration: Option<String>,
-    cookie_secure: Option<BoolOrString>,
-    trusted_proxies: Option<StringOrList>,
-    session_retention: Option<String>,
-    revocations_token: Option<String>,
-    hsts: Option<String>,
+/// What the file may hold for a setting: text unless the row says otherwise.
+macro_rules! file_type {
+    () => {
+        String
+    };
+    ($file:ty) => {
+        $file
+    };
+}
+
+/// A setting's value: its raw text parsed, or its default (parsed alike) or `Default::default()`.
+macro_rules! value {
+    ($raw:ident, $parse:ident, default $default:expr) => {
+        $parse(&$raw.unwrap_or_else(|| String::from($default)))
+    };
+    ($raw:ident, $parse:ident, unset $unset:expr) => {
+        $raw.map_or_else(|| Ok(Default::default()), |text| $parse(&text))
+    };
+}
+
+settings! {
+    /// Address to listen on
+    bind: SocketAddr {
+        flag: bind,
+        env: "TESSERA_BIND",
+        default: "127.0.0.1:8080",
+        parse: |t| t.parse().map_err(|_| format!("`{t}` is not an address like 127.0.0.1:8080")),
+    }
+    /// Database URL: sqlite://FILE or postgres://…
+    database_url: String {
+        flag: database,
+        env: "TESSERA_DATABASE_URL",
+        default: "sqlite://tessera.db",
+        parse: database_url,
+    }
+    /// Issuer (`iss`)
+    issuer: Option<String> {
+        flag: issuer,
+        env: "TESSERA_ISSUER",
+        unset: "http://<bind>",
+        parse: |t| url(t).map(Some),
+    }
+    /// Audience (`aud`)
+    audience: Option<String> {
+        flag: audience,
+        env: "TESSERA_AUDIENCE",
+        unset: "the issuer",
+        parse: |t| non_empty(t).map(Some),
+    }
+    /// Access-token lifetime
+    access_ttl: Duration {
+        flag: access_ttl,
+        env: "TESSERA_ACCESS_TTL",
+        default: format_duration(core_default().access_ttl),
+        parse: positive_duration,
+    }
+    /// Refresh idle timeout
+    refresh_idle_ttl: Duration {
+        flag: refresh_idle_ttl,
+        env: "TESSERA_REFRESH_IDLE_TTL",
+        default: format_duration(core_default().lifetimes.idle),
+        parse: positive_duration,
+    }
+    /// Session absolute lifetime
+    session_max_ttl: Duration {
+        flag: session_max_ttl,
+        env: "TESSERA_SESSION_MAX_TTL",
+        default: format_duration(core_default().lifetimes.absolute),
+        parse: positive_duration,
+    }
+    /// Reuse grace window
+    reuse_grace: Duration {
+        flag: reuse_grace,
+        env: "TESSERA_REUSE_GRACE",
+        default: format_duration(core_default().lifetimes.reuse_grace),
+        parse: parse_duration,
+    }
+    /// Clock-skew leeway for exp/nbf
+    clock_leeway: Duration {
+        flag: clock_leeway,
+        env: "TESSERA_CLOCK_LEEWAY",
+        default: format_duration(core_default().clock_leeway),
+        parse: parse_duration,
+    }
+    /// Signing algorithm: EdDSA, ES256, RS256 or HS256
+    signing_alg: SigningAlg {
+        flag: signing_alg,
+        env: "TESSERA_SIGNING_ALG",
+        default: core_default().signing_alg.as_str(),
+        parse: SigningAlg::from_str,
+    }
+    /// Allowed browser origins, comma-separated
+    allowed_origins: Option<Vec<String>> {
+        flag: allowed_origins,
+        env: "TESSERA_ALLOWED_ORIGINS",
+        file: StringOrList,
+        unset: "the issuer's origin",
+        parse: |t| origins(t).map(Some),
+    }
+    /// Self-registration: open or closed
+    registration: bool {
+        flag: registration,
+        env: "TESSERA_REGISTRATION",
+        default: open_or_closed(core_default().registration_open),
+        parse: |t| match t {
+            "open" => Ok(true),
+            "closed" => Ok(false),
+            other => Err(format!("`{other}` is not open or closed")),
+        },
+    }
+    /// Secure flag (and __Secure- prefix) of the refresh cookie: true or false
+    cookie_secure: bool {
+        flag: cookie_secure,
+        env: "TESSERA_COOKIE_SECURE",
+        file: BoolOrString,
+        default: "true",
+        parse: boolean,
+    }
+    /// Trusted reverse proxies, comma-separated IPs or CIDRs
+    trusted_proxies: Vec<ipnet::IpNet> {
+        flag: trusted_proxies,
+        env: "TESSERA_TRUSTED_PROXIES",
+        file: StringOrList,
+        unset: "none",
+        parse: proxies,
+    }
+    /// How long ended sessions are kept before the cleanup job deletes them
+    session_retention: Duration {
+        flag: session_retention,
+        env: "TESSERA_SESSION_RETENTION",
+        default: "7d",
+        parse: parse_duration,
+    }
+    /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
+    /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
+    /// flag shows in `ps`
+    revocations_token: Option<RevocationsToken> {
+        flag: revocations_token,
+        env: "TESSERA_REVOCATIONS_TOKEN",
+        unset: "unset",
+        parse: |t| RevocationsToken::parse(t).map(Some),
+        secret: true,
+    }
+    /// Strict-Transport-Security: auto (on, 2 years, when the issuer is https://), off, or a
+    /// max-age such as 365d
+    hsts: Hsts {
+        flag: hsts,
+        env: "TESSERA_HSTS",
+        default: "auto",
+        parse: |t| match t {
+            "auto" => Ok(Hsts::Auto),
+            "off" => Ok(Hsts::Off),
+            age => positive_duration(age)
+                .map(Hsts::MaxAge)
+                .map_err(|e| format!("not auto, off or a max-age: {e}")),
+        },
+    }
+}
+
+/// One setting as `--help` and the README's settings table show it: a row of [`TABLE`].
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    /// Its name: the flag (with `-` for `_`), and what error messages call it.
+    pub name: &'static str,
+    /// Its key in the TOML file.
+    pub key: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// Its help text, one doc-comment line per item.
+    pub help: &'static [&'static str],
+    /// Its default: the value, or what being unset means.
+    pub default: fn() -> String,
+}
+
+impl Setting {
+    /// The flag, e.g. `--access-ttl`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.name.replace('_', "-"))
+    }
+
+    /// The `--help` text: the help lines joined as clap joins a doc comment, then the default.
+    pub fn help_line(&self) -> String {
+        let lines: Vec<&str> = self.help.iter().map(|line| line.trim()).collect();
+        format!("{} [default: {}]", lines.join(" "), (self.default)())
+    }
+}
+
+fn help_line(name: &str) -> String {
+    TABLE
+        .iter()
+        .find(|s| s.name == name)
+        .map(Setting::help_line)
+        .unwrap_or_default()
+}
+
+/// Where `--help` lists a flag: the settings in [`TABLE`]'s order, `--config` right after
+/// `--database`; all after a command's own flags (which clap numbers from 0, so `serve --help`
+/// shows `--demo` first) and before `--help` (which clap puts at 999).
+fn help_order(name: &str) -> usize {
+    const FIRST: usize = 100;
+    let position = |name: &str| TABLE.iter().position(|s| s.name == name);
+    let config = position("database").map_or(0, |i| i + 1);
+    FIRST
+        + match position(name) {
+            Some(i) if i >= config => i + 1,
+            Some(i) => i,
+            None => config,
+        }
+}
+
+/// Core's defaults, for the settings core also knows (the placeholder issuer is never read).
+fn core_default() -> Settings {
+    Settings::new("")
+}
+
+/// The access-token lifetime `--demo` sets.
+const DEMO_ACCESS_TTL: &str = "30s";
+
+/// What `--demo` sets: a layer between the file and the defaults, so a configured value wins.
+fn demo_layer(demo: bool) -> SettingsArgs {
+    SettingsArgs {
+        access_ttl: demo.then(|| DEMO_ACCESS_TTL.to_owned()),
+        ..SettingsArgs::default()
+    }
+}
+
+/// `TESSERA_KEY_ENCRYPTION_KEY`: a variable only, neither a flag (it would show in `ps`) nor a
+/// key in the file.
+fn kek_from_env() -> anyhow::Result<Option<Kek>> {
+    match std::env::var("TESSERA_KEY_ENCRYPTION_KEY") {
+        Ok(v) if !v.is_empty() => Kek::parse(&v).map(Some).map_err(|e| {
+            anyhow::anyhow!("invalid setting key_encryption_key (TESSERA_KEY_ENCRYPTION_KEY): {e}")
+        }),
+        _ => Ok(None),
+    }
 }
 
 #[derive(Deserialize, Debug)]
@@ -110,11 +374,11 @@ enum StringOrList {
     Many(Vec<String>),
 }
 
-impl StringOrList {
-    fn joined(self) -> String {
-        match self {
-            Self::One(s) => s,
-            Self::Many(v) => v.join(","),
+impl From<StringOrList> for String {
+    fn from(value: StringOrList) -> Self {
+        match value {
+            StringOrList::One(s) => s,
+            StringOrList::Many(v) => v.join(","),
         }
     }
 }
@@ -124,6 +388,15 @@ impl StringOrList {
 enum BoolOrString {
     Bool(bool),
     Text(String),
+}
+
+impl From<BoolOrString> for String {
+    fn from(value: BoolOrString) -> Self {
+        match value {
+            BoolOrString::Bool(b) => b.to_string(),
+            BoolOrString::Text(t) => t,
+        }
+    }
 }
 
 /// When to send `Strict-Transport-Security`.
@@ -137,69 +410,43 @@ pub enum Hsts {
     MaxAge(Duration),
 }
 
-/// Fully resolved configuration of a `tessera` process.
-#[derive(Debug)]
-pub struct Config {
-    /// Where to listen.
-    pub bind: String,
-    /// Database URL.
-    pub database_url: String,
-    /// Explicit issuer, if any (the default needs the bound address).
-    pub issuer: Option<String>,
-    /// Explicit audience, if any.
-    pub audience: Option<String>,
-    /// Explicit allowed origins, if any.
-    pub allowed_origins: Option<Vec<String>>,
-    /// Core settings, with the issuer still a placeholder until [`Config::settings_for`].
-    pub access_ttl: Duration,
-    /// Whether the access-token lifetime was set explicitly (so `--demo` leaves it alone).
-    pub access_ttl_explicit: bool,
-    /// Session lifetimes.
-    pub lifetimes: Lifetimes,
-    /// Leeway.
-    pub clock_leeway: Duration,
-    /// New keys' algorithm.
-    pub signing_alg: SigningAlg,
-    /// Self-registration.
-    pub registration_open: bool,
-    /// Refresh cookie `Secure`.
-    pub cookie_secure: bool,
-    /// Trusted proxies.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Retention of ended sessions.
-    pub session_retention: Duration,
-    /// The shared secret of `GET /auth/revocations` (`None`: the route answers 404).
-    pub revocations_token: Option<RevocationsToken>,
-    /// HSTS policy.
-    pub hsts: Hsts,
-    /// Key-encryption key, from `TESSERA_KEY_ENCRYPTION_KEY` only (never a flag: it would show
-    /// in `ps`).
-    pub kek: Option<Kek>,
-}
-
-fn setting<T>(
-    name: &str,
-    env: &str,
-    value: Option<String>,
-    default: T,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> anyhow::Result<(T, bool)> {
-    match value {
-        None => Ok((default, false)),
-        Some(v) => parse(&v)
-            .map(|t| (t, true))
-            .map_err(|e| anyhow::anyhow!("invalid setting {name} ({env}): {e}")),
-    }
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-}
-
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         Duration::ZERO => Err("must be longer than 0s".into()),
         d => Ok(d),
+    }
+}
+
+fn database_url(text: &str) -> Result<String, String> {
+    if text.starts_with("sqlite:")
+        || text.starts_with("postgres://")
+        || text.starts_with("postgresql://")
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}` is neither sqlite://… nor postgres://…"))
+    }
+}
+
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+fn origins(text: &str) -> Result<Vec<String>, String> {
+    let list = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(origin)
+        .collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        Err("must list at least one origin".into())
+    } else {
+        Ok(list)
     }
 }
 
@@ -217,7 +464,7 @@ fn origin(text: &str) -> Result<String, String> {
     Ok(t.to_owned())
 }
 
-/// The origin (scheme://host[:port]) of a URL.
+/// The origin (`scheme://host[:port]`) of a URL.
 pub fn origin_of(url: &str) -> String {
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
     let host_end = url[scheme_end..]
@@ -239,6 +486,10 @@ fn boolean(text: &str) -> Result<bool, String> {
         "false" | "0" | "no" => Ok(false),
         _ => Err(format!("`{text}` is not true or false")),
     }
+}
+
+fn open_or_closed(open: bool) -> &'static str {
+    if open { "open" } else { "closed" }
 }
 
 fn proxies(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
@@ -279,206 +530,6 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
 }
 
 impl Config {
-    /// Resolves flags/environment (already merged by clap), the file, and the defaults.
-    pub fn resolve(args: SettingsArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
-        let pick = |flag: Option<String>, from_file: Option<String>| flag.or(from_file);
-
-        let bind = pick(args.bind, file.bind).unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind.parse::<SocketAddr>().is_err() {
-            bail!(
-                "invalid setting bind (TESSERA_BIND): `{bind}` is not an address like 127.0.0.1:8080"
-            );
-        }
-        let database_url =
-            pick(args.database, file.database_url).unwrap_or_else(|| "sqlite://tessera.db".into());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            bail!(
-                "invalid setting database (TESSERA_DATABASE_URL): `{database_url}` is neither sqlite://… nor postgres://…"
-            );
-        }
-        let (issuer, _) = setting(
-            "issuer",
-            "TESSERA_ISSUER",
-            pick(args.issuer, file.issuer),
-            None,
-            |t| url(t).map(Some),
-        )?;
-        let (audience, _) = setting(
-            "audience",
-            "TESSERA_AUDIENCE",
-            pick(args.audience, file.audience),
-            None,
-            |t| {
-                if t.trim().is_empty() {
-                    Err("must not be empty".into())
-                } else {
-                    Ok(Some(t.to_owned()))
-                }
-            },
-        )?;
-        let (access_ttl, access_ttl_explicit) = setting(
-            "access_ttl",
-            "TESSERA_ACCESS_TTL",
-            pick(args.access_ttl, file.access_ttl),
-            Duration::from_secs(900),
-            positive_duration,
-        )?;
-        let (idle, _) = setting(
-            "refresh_idle_ttl",
-            "TESSERA_REFRESH_IDLE_TTL",
-            pick(args.refresh_idle_ttl, file.refresh_idle_ttl),
-            Duration::from_secs(7 * 86_400),
-            positive_duration,
-        )?;
-        let (absolute, _) = setting(
-            "session_max_ttl",
-            "TESSERA_SESSION_MAX_TTL",
-            pick(args.session_max_ttl, file.session_max_ttl),
-            Duration::from_secs(30 * 86_400),
-            positive_duration,
-        )?;
-        let (reuse_grace, _) = setting(
-            "reuse_grace",
-            "TESSERA_REUSE_GRACE",
-            pick(args.reuse_grace, file.reuse_grace),
-            Duration::from_secs(10),
-            duration,
-        )?;
-        let (clock_leeway, _) = setting(
-            "clock_leeway",
-            "TESSERA_CLOCK_LEEWAY",
-            pick(args.clock_leeway, file.clock_leeway),
-            Duration::from_secs(5),
-            duration,
-        )?;
-        let (signing_alg, _) = setting(
-            "signing_alg",
-            "TESSERA_SIGNING_ALG",
-            pick(args.signing_alg, file.signing_alg),
-            SigningAlg::EdDSA,
-            SigningAlg::from_str,
-        )?;
-        let (allowed_origins, _) = setting(
-            "allowed_origins",
-            "TESSERA_ALLOWED_ORIGINS",
-            pick(
-                args.allowed_origins,
-                file.allowed_origins.map(StringOrList::joined),
-            ),
-            None,
-            |t| {
-                let list = t
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(origin)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if list.is_empty() {
-                    Err("must list at least one origin".into())
-                } else {
-                    Ok(Some(list))
-                }
-            },
-        )?;
-        let (registration_open, _) = setting(
-            "registration",
-            "TESSERA_REGISTRATION",
-            pick(args.registration, file.registration),
-            true,
-            |t| match t {
-                "open" => Ok(true),
-                "closed" => Ok(false),
-                other => Err(format!("`{other}` is not open or closed")),
-            },
-        )?;
-        let file_secure = file.cookie_secure.map(|v| match v {
-            BoolOrString::Bool(b) => b.to_string(),
-            BoolOrString::Text(t) => t,
-        });
-        let (cookie_secure, _) = setting(
-            "cookie_secure",
-            "TESSERA_COOKIE_SECURE",
-            pick(args.cookie_secure, file_secure),
-            true,
-            boolean,
-        )?;
-        let (trusted_proxies, _) = setting(
-            "trusted_proxies",
-            "TESSERA_TRUSTED_PROXIES",
-            pick(
-                args.trusted_proxies,
-                file.trusted_proxies.map(StringOrList::joined),
-            ),
-            Vec::new(),
-            proxies,
-        )?;
-        let (session_retention, _) = setting(
-            "session_retention",
-            "TESSERA_SESSION_RETENTION",
-            pick(args.session_retention, file.session_retention),
-            Duration::from_secs(7 * 86_400),
-            duration,
-        )?;
-        let (revocations_token, _) = setting(
-            "revocations_token",
-            "TESSERA_REVOCATIONS_TOKEN",
-            pick(args.revocations_token, file.revocations_token),
-            None,
-            |t| RevocationsToken::parse(t).map(Some),
-        )?;
-        let (hsts, _) = setting(
-            "hsts",
-            "TESSERA_HSTS",
-            pick(args.hsts, file.hsts),
-            Hsts::Auto,
-            |t| match t {
-                "auto" => Ok(Hsts::Auto),
-                "off" => Ok(Hsts::Off),
-                age => positive_duration(age)
-                    .map(Hsts::MaxAge)
-                    .map_err(|e| format!("not auto, off or a max-age: {e}")),
-            },
-        )?;
-        let kek = match std::env::var("TESSERA_KEY_ENCRYPTION_KEY") {
-            Ok(v) if !v.is_empty() => Some(Kek::parse(&v).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid setting key_encryption_key (TESSERA_KEY_ENCRYPTION_KEY): {e}"
-                )
-            })?),
-            _ => None,
-        };
-        Ok(Self {
-            bind,
-            database_url,
-            issuer,
-            audience,
-            allowed_origins,
-            access_ttl,
-            access_ttl_explicit,
-            lifetimes: Lifetimes {
-                idle,
-                absolute,
-                reuse_grace,
-            },
-            clock_leeway,
-            signing_alg,
-            registration_open,
-            cookie_secure,
-            trusted_proxies,
-            session_retention,
-            revocations_token,
-            hsts,
-            kek,
-        })
-    }
-
     /// The `Strict-Transport-Security` max-age for a server whose issuer is `issuer`.
     pub fn hsts_for(&self, issuer: &str) -> Option<Duration> {
         match self.hsts {
@@ -490,7 +541,7 @@ impl Config {
         }
     }
 
-    /// The issuer: the configured one, or `http://<address actually bound>`.
+    /// The issuer: the configured one, or `http://` and the address actually bound.
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
         self.issuer
             .clone()
@@ -504,10 +555,14 @@ impl Config {
             s.audience = aud.clone();
         }
         s.access_ttl = self.access_ttl;
-        s.lifetimes = self.lifetimes;
+        s.lifetimes = Lifetimes {
+            idle: self.refresh_idle_ttl,
+            absolute: self.session_max_ttl,
+            reuse_grace: self.reuse_grace,
+        };
         s.clock_leeway = self.clock_leeway;
         s.signing_alg = self.signing_alg;
-        s.registration_open = self.registration_open;
+        s.registration_open = self.registration;
         s
     }
 
@@ -523,15 +578,11 @@ impl Config {
         format!(
             "access_ttl={} refresh_idle_ttl={} session_max_ttl={} reuse_grace={} signing_alg={} registration={}",
             format_duration(self.access_ttl),
-            format_duration(self.lifetimes.idle),
-            format_duration(self.lifetimes.absolute),
-            format_duration(self.lifetimes.reuse_grace),
+            format_duration(self.refresh_idle_ttl),
+            format_duration(self.session_max_ttl),
+            format_duration(self.reuse_grace),
             self.signing_alg,
-            if self.registration_open {
-                "open"
-            } else {
-                "closed"
-            },
+            open_or_closed(self.registration),
         )
     }
 }
@@ -543,15 +594,15 @@ mod tests {
     #[test]
     fn defaults_are_the_specs() {
         let c = Config::resolve(SettingsArgs::default()).unwrap();
-        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://tessera.db");
         assert_eq!(c.access_ttl, Duration::from_secs(900));
-        assert_eq!(c.lifetimes.idle, Duration::from_secs(7 * 86_400));
-        assert_eq!(c.lifetimes.absolute, Duration::from_secs(30 * 86_400));
-        assert_eq!(c.lifetimes.reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.refresh_idle_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.session_max_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.reuse_grace, Duration::from_secs(10));
         assert_eq!(c.clock_leeway, Duration::from_secs(5));
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
-        assert!(c.registration_open && c.cookie_secure && c.trusted_proxies.is_empty());
+        assert!(c.registration && c.cookie_secure && c.trusted_proxies.is_empty());
         let issuer = c.issuer_for("127.0.0.1:8080".parse().unwrap());
         assert_eq!(issuer, "http://127.0.0.1:8080");
         assert_eq!(c.settings_for(&issuer).audience, issuer);
@@ -574,7 +625,7 @@ mod tests {
         };
         let c = Config::resolve(args).unwrap();
         assert_eq!(c.access_ttl, Duration::from_secs(60));
-        assert_eq!(c.lifetimes.reuse_grace, Duration::from_secs(3));
+        assert_eq!(c.reuse_grace, Duration::from_secs(3));
         assert_eq!(
             c.allowed_origins.unwrap(),
             vec![
@@ -743,5 +794,74 @@ mod tests {
         .to_string();
         assert!(err.contains("acess_ttl"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[test]
+    fn demo_shortens_the_access_ttl_unless_it_is_configured() {
+        let demo = Config::resolve(SettingsArgs {
+            demo: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(demo.access_ttl, Duration::from_secs(30));
+        let configured = Config::resolve(SettingsArgs {
+            demo: true,
+            access_ttl: Some("2m".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(configured.access_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn defaults_core_also_knows_are_cores() {
+        let c = Config::resolve(SettingsArgs::default()).unwrap();
+        let core = c.settings_for("http://127.0.0.1:8080");
+        let spec = Settings::new("http://127.0.0.1:8080");
+        assert_eq!(core.access_ttl, spec.access_ttl);
+        assert_eq!(core.lifetimes, spec.lifetimes);
+        assert_eq!(core.clock_leeway, spec.clock_leeway);
+        assert_eq!(core.signing_alg, spec.signing_alg);
+        assert_eq!(core.registration_open, spec.registration_open);
+    }
+
+    #[test]
+    fn every_setting_is_keyed_like_its_variable_and_in_the_readmes_table() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for s in TABLE {
+            assert_eq!(s.env, format!("TESSERA_{}", s.key.to_uppercase()));
+            let columns = format!("| `{}` | `{}` |", s.flag(), s.env);
+            let row = readme
+                .lines()
+                .find(|line| line.contains(&columns))
+                .unwrap_or_else(|| panic!("the README's settings table has no row with {columns}"));
+            let default = (s.default)();
+            assert!(
+                row.contains(&default),
+                "{row} should give the default {default}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_lists_the_settings_in_the_tables_order_with_config_after_database() {
+        let help = SettingsArgs::augment_args(clap::Command::new("t"))
+            .render_help()
+            .to_string();
+        let mut flags: Vec<String> = TABLE.iter().map(Setting::flag).collect();
+        flags.insert(2, "--config".into());
+        let at: Vec<usize> = flags
+            .iter()
+            .map(|f| {
+                help.find(&format!("{f} "))
+                    .unwrap_or_else(|| panic!("{f} in {help}"))
+            })
+            .collect();
+        assert!(at.is_sorted(), "{help}");
+        assert!(
+            help.contains("Access-token lifetime [default: 15m]"),
+            "{help}"
+        );
     }
 }

@@ -52,16 +52,12 @@ pub struct App {
 pub async fn build_app(
     config: &Config,
     bound: SocketAddr,
-    demo: bool,
     metrics: Option<PrometheusHandle>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
     let store = open_store(&config.database_url).await?;
     let issuer = config.issuer_for(bound);
-    let mut settings = config.settings_for(&issuer);
-    if demo && !config.access_ttl_explicit {
-        settings.access_ttl = Duration::from_secs(30);
-    }
+    let settings = config.settings_for(&issuer);
     let tessera = Arc::new(
         Tessera::open(store, settings, config.kek.clone(), clock)
             .await

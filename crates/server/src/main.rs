@@ -129,9 +129,11 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::resolve(cli.settings)?;
+    let mut settings = cli.settings;
+    settings.demo = matches!(cli.command, Command::Serve { demo: true });
+    let config = Config::resolve(settings)?;
     match cli.command {
-        Command::Serve { demo } => run_server(config, demo).await,
+        Command::Serve { .. } => run_server(config).await,
         Command::Migrate => {
             tessera::open_store(&config.database_url).await?;
             println!("migrations applied to {}", redact_url(&config.database_url));
@@ -146,19 +148,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn open_service(config: &Config) -> anyhow::Result<Tessera> {
     let store = tessera::open_store(&config.database_url).await?;
-    let bind = config.bind.parse().context("invalid bind address")?;
-    let settings = config.settings_for(&config.issuer_for(bind));
+    let settings = config.settings_for(&config.issuer_for(config.bind));
     Tessera::open(store, settings, config.kek.clone(), Arc::new(SystemClock))
         .await
         .context("cannot open the session service")
 }
 
-async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn run_server(config: Config) -> anyhow::Result<()> {
     init_tracing();
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let listener = TcpListener::bind(&config.bind)
+    let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let bound = listener.local_addr()?;
@@ -167,7 +168,7 @@ async fn run_server(config: Config, demo: bool) -> anyhow::Result<()> {
             "TESSERA_KEY_ENCRYPTION_KEY is not set: private keys are stored unsealed in the database"
         );
     }
-    let app = build_app(&config, bound, demo, Some(metrics), Arc::new(SystemClock)).await?;
+    let app = build_app(&config, bound, Some(metrics), Arc::new(SystemClock)).await?;
     let jobs = spawn_background_jobs(app.tessera.clone(), config.session_retention);
     tracing::info!(issuer = %app.issuer, database = %redact_url(&config.database_url), settings = %config.summary(), "tessera started");
     println!(

@@ -153,15 +153,9 @@ pub async fn start_on_url(url: &str, mut args: SettingsArgs, clock: ManualClock)
     let config = Config::resolve(args).expect("test settings are valid");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = tessera::build_app(
-        &config,
-        addr,
-        false,
-        Some(metrics()),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .expect("build app");
+    let app = tessera::build_app(&config, addr, Some(metrics()), Arc::new(clock.clone()))
+        .await
+        .expect("build app");
     let server = tokio::spawn(async move {
         tessera::serve(listener, app.router, std::future::pending())
             .await
