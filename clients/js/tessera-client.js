@@ -298,8 +298,11 @@ export function createClient(options = {}) {
   let tokenSource = "refresh";
   /** @type {string | null} */
   let sessionId = null;
-  /** Bumped whenever the token changes (new token or session end). */
-  let generation = 0;
+  /**
+   * This page's count of token changes (new token or session end), to tell whether the token a
+   * caller saw is still the current one. Local to the page: not the server's token generation.
+   */
+  let tokenVersion = 0;
   /** Bumped by login and logout: a refresh that started before is stale and its result dropped. */
   let epoch = 0;
   /** @type {"unknown" | "active" | "ended"} "unknown" until the first login or renewal answers. */
@@ -350,7 +353,7 @@ export function createClient(options = {}) {
     expiry = newExpiry;
     tokenSource = source;
     sessionId = newSessionId ?? sessionId;
-    generation += 1;
+    tokenVersion += 1;
     state = "active";
     endReason = null;
     if (source !== "tab" && channel) {
@@ -397,7 +400,7 @@ export function createClient(options = {}) {
     token = null;
     expiry = null;
     sessionId = null;
-    generation += 1;
+    tokenVersion += 1;
     epoch += 1;
     state = "ended";
     endReason = reason;
@@ -497,8 +500,8 @@ export function createClient(options = {}) {
   }
 
   /**
-   * The page's single flight. `seen` is the token generation the caller found wanting: once the
-   * lock is ours, a different generation with a usable token means another tab (or a refresh we
+   * The page's single flight. `seen` is the token version the caller found wanting: once the
+   * lock is ours, a different version with a usable token means another tab (or a refresh we
    * waited behind) already renewed, and the network is skipped.
    */
   /** @type {Promise<void> | null} */
@@ -508,11 +511,11 @@ export function createClient(options = {}) {
   function renew(seen) {
     if (!inflight) {
       inflight = withLock(async () => {
-        if (generation !== seen && usable()) return;
+        if (tokenVersion !== seen && usable()) return;
         if (channel && locks) {
           // The tab that held the lock posted its token before releasing it; let that message land.
           await sleep(0);
-          if (generation !== seen && usable()) return;
+          if (tokenVersion !== seen && usable()) return;
         }
         await refreshOverNetwork();
       }).finally(() => {
@@ -531,7 +534,7 @@ export function createClient(options = {}) {
       if (attempt > 0) await sleep(retryDelaysMs[attempt - 1]);
       if (usable() && token !== null) return token;
       try {
-        await renew(generation);
+        await renew(tokenVersion);
         if (token !== null) return token;
         throw sessionEnded(endReason ?? "unknown");
       } catch (error) {
@@ -548,7 +551,7 @@ export function createClient(options = {}) {
 
   function onWake() {
     if (state !== "active" || expiry === null || !needsRenewal(expiry, clock)) return;
-    renew(generation).catch(() => {
+    renew(tokenVersion).catch(() => {
       // Transient failures are retried by the next call; session ends are reported by renew().
     });
   }
@@ -615,13 +618,13 @@ export function createClient(options = {}) {
     const isRequest = typeof Request !== "undefined" && input instanceof Request;
     const spare = isRequest ? input.clone() : input; // a Request's body can be read only once
     const sent = await ensureToken();
-    const sentGeneration = generation;
+    const sentVersion = tokenVersion;
     const response = await fetchImpl(...withBearer(input, init, sent));
     if (!(await isInvalidToken(response))) return response;
     // Renew once, unless a renewal already replaced the token meanwhile, and retry once.
-    if (generation === sentGeneration) {
+    if (tokenVersion === sentVersion) {
       try {
-        await renew(sentGeneration);
+        await renew(sentVersion);
       } catch (error) {
         if (isSessionEnded(error)) throw error;
         return response;
