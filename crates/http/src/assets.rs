@@ -14,6 +14,20 @@ const DEMO_JS: &str = include_str!("../../../clients/js/demo/demo.js");
 const DEMO_CSS: &str = include_str!("../../../clients/js/demo/demo.css");
 const OPENAPI: &str = include_str!("../openapi.json");
 
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JSON: &str = "application/json";
+
+/// Path, content type and body of each file.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("/", HTML, DEMO_HTML),
+    ("/demo.js", JS, DEMO_JS),
+    ("/demo.css", CSS, DEMO_CSS),
+    ("/tessera-client.js", JS, CLIENT_JS),
+    ("/openapi.json", JSON, OPENAPI),
+];
+
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
@@ -26,25 +40,9 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", DEMO_HTML) }),
-        )
-        .route(
-            "/demo.js",
-            get(|| async { asset("text/javascript; charset=utf-8", DEMO_JS) }),
-        )
-        .route(
-            "/demo.css",
-            get(|| async { asset("text/css; charset=utf-8", DEMO_CSS) }),
-        )
-        .route(
-            "/tessera-client.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CLIENT_JS) }),
-        )
-        .route(
-            "/openapi.json",
-            get(|| async { asset("application/json", OPENAPI) }),
-        )
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, &(path, content_type, body)| {
+            router.route(path, get(move || async move { asset(content_type, body) }))
+        })
 }
