@@ -19,12 +19,35 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JSON: &str = "application/json";
 
+/// A module of the browser client, at `/lib/<file>`: its entry module `/tessera-client.js`
+/// imports `./lib/<file>`, which the browser resolves against the entry's own URL.
+macro_rules! client_module {
+    ($file:literal) => {
+        (
+            concat!("/lib/", $file),
+            JS,
+            include_str!(concat!("../../../clients/js/lib/", $file)),
+        )
+    };
+}
+
 /// Path, content type and body of each file.
 const ASSETS: &[(&str, &str, &str)] = &[
     ("/", HTML, DEMO_HTML),
     ("/demo.js", JS, DEMO_JS),
     ("/demo.css", CSS, DEMO_CSS),
     ("/tessera-client.js", JS, CLIENT_JS),
+    client_module!("bearer-fetch.js"),
+    client_module!("errors.js"),
+    client_module!("expiry.js"),
+    client_module!("json.js"),
+    client_module!("page-wake.js"),
+    client_module!("renewal.js"),
+    client_module!("requests.js"),
+    client_module!("tab-channel.js"),
+    client_module!("tab-lock.js"),
+    client_module!("timeout-signal.js"),
+    client_module!("token-state.js"),
     ("/openapi.json", JSON, OPENAPI),
 ];
 
@@ -45,4 +68,24 @@ pub fn routes() -> Router<AppState> {
         .fold(Router::new(), |router, &(path, content_type, body)| {
             router.route(path, get(move || async move { asset(content_type, body) }))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// A module left out of `ASSETS` would compile fine and only fail in the browser, as a 404
+    /// on the import.
+    #[test]
+    fn every_client_module_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/js/lib");
+        for entry in std::fs::read_dir(&dir).expect("clients/js/lib exists") {
+            let name = entry.expect("readable directory").file_name();
+            let path = format!("/lib/{}", name.to_string_lossy());
+            assert!(
+                ASSETS.iter().any(|&(served, _, _)| served == path),
+                "{path} is not served"
+            );
+        }
+    }
 }
