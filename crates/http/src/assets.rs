@@ -70,6 +70,17 @@ pub fn routes() -> Router<AppState> {
         })
 }
 
+/// `Content-Security-Policy` of the demo page: scripts and styles from this origin only.
+const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn csp_header() -> (HeaderName, HeaderValue) {
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DEMO_CSP),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::ASSETS;
@@ -88,15 +99,4 @@ mod tests {
             );
         }
     }
-}
-
-/// `Content-Security-Policy` of the demo page: scripts and styles from this origin only.
-const DEMO_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-fn csp_header() -> (HeaderName, HeaderValue) {
-    (
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DEMO_CSP),
-    )
 }
