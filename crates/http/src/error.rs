@@ -47,9 +47,11 @@ fn retry_after(d: Duration) -> HeaderValue {
     HeaderValue::from(secs.max(1))
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, description, reason) = match &self {
+impl ApiError {
+    /// Status, error code, description and refresh `reason`: the one place an outcome becomes a
+    /// status code (and where internal failures are logged, since their body says nothing).
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<&'static str>) {
+        match self {
             Self::Core(e) => match e {
                 Error::InvalidRequest(m) => {
                     (StatusCode::BAD_REQUEST, "invalid_request", m.clone(), None)
@@ -138,7 +140,13 @@ impl IntoResponse for ApiError {
                 "this method is not allowed here".to_owned(),
                 None,
             ),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description, reason) = self.parts();
         let mut response = (
             status,
             Json(Body {

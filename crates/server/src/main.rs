@@ -224,23 +224,22 @@ async fn shutdown_signal() {
 
 /// RFC 3339 UTC, to the second, for listings.
 fn when(t: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t.as_secs())
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
+    Timestamp::from_millis(t.as_secs().saturating_mul(1000)).to_rfc3339()
 }
 
 async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::User {
-            command:
-                UserCommand::Add {
-                    name,
-                    password_stdin,
-                },
+        AdminCommand::User { command } => run_user(tessera, command).await,
+        AdminCommand::Sessions { command } => run_sessions(tessera, command).await,
+        AdminCommand::Keys { command } => run_keys(tessera, command).await,
+    }
+}
+
+async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            password_stdin,
         } => {
             let (password, generated) = if password_stdin {
                 let mut text = String::new();
@@ -264,16 +263,18 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
                 println!("password: {password}");
             }
         }
-        AdminCommand::User {
-            command: UserCommand::List,
-        } => {
+        UserCommand::List => {
             for u in tessera.users().await? {
                 println!("{}\t{}\t{}", u.id, u.username, when(u.created_at));
             }
         }
-        AdminCommand::Sessions {
-            command: SessionsCommand::List { user },
-        } => {
+    }
+    Ok(())
+}
+
+async fn run_sessions(tessera: &Tessera, command: SessionsCommand) -> anyhow::Result<()> {
+    match command {
+        SessionsCommand::List { user } => {
             let owner = match user {
                 Some(name) => Some(tessera.user(&name).await.map_err(describe)?.id),
                 None => None,
@@ -292,9 +293,7 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
                 );
             }
         }
-        AdminCommand::Sessions {
-            command: SessionsCommand::Revoke { id, user },
-        } => match (id, user) {
+        SessionsCommand::Revoke { id, user } => match (id, user) {
             (_, Some(name)) => {
                 let n = tessera.revoke_user(&name).await.map_err(describe)?;
                 println!("revoked {n} session(s) of {name}");
@@ -310,9 +309,13 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
             }
             (None, None) => bail!("give a session id or --user NAME"),
         },
-        AdminCommand::Keys {
-            command: KeysCommand::List,
-        } => {
+    }
+    Ok(())
+}
+
+async fn run_keys(tessera: &Tessera, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List => {
             for k in tessera.key_report() {
                 let state = match (k.signing, k.published) {
                     (true, _) => "signing",
@@ -330,9 +333,7 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
                 );
             }
         }
-        AdminCommand::Keys {
-            command: KeysCommand::Rotate,
-        } => {
+        KeysCommand::Rotate => {
             let key = tessera.rotate_keys().await?;
             println!(
                 "added key {} ({}): published now, signing from {}",
