@@ -9,7 +9,7 @@
 //!
 //! # Quick start: sessions in your own axum app
 //!
-//! Open a [`Tessera`] on a store, wrap it in an [`AppState`], mount the routes, and protect your
+//! Open a [`Tessera`](tessera_core::Tessera) on a store, wrap it in an [`AppState`], mount the routes, and protect your
 //! handlers with an extractor:
 //!
 //! ```
