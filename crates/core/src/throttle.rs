@@ -1,8 +1,13 @@
 //! Login throttling: per username (so spreading attempts over many IPs does not help) and per
-//! client IP (a budget of failures per minute). Plain data and `now` in, decisions out.
+//! client IP (a budget of failures per minute; IPv6 clients by their /64, which one subscriber
+//! usually holds whole). Plain data and `now` in, decisions out.
+//!
+//! An attempt counts when it starts ([`LoginThrottle::begin`]), not when its password check
+//! ends: checked first and counted after argon2, forty simultaneous guesses all passed the check
+//! before any was counted.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -69,6 +74,21 @@ impl LoginThrottle {
         }
     }
 
+    /// Starts a login attempt: `Err(retry_after)` while `user_key` or `ip` is held; otherwise the
+    /// attempt is counted as a failure at once, so concurrent guesses are held as if they came
+    /// one at a time. A right password then takes it back ([`LoginThrottle::record_success`]
+    /// and [`LoginThrottle::refund_ip`]).
+    pub fn begin(
+        &mut self,
+        user_key: &str,
+        ip: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<(), Duration> {
+        self.check(user_key, ip, now)?;
+        self.record_failure(user_key, ip, now);
+        Ok(())
+    }
+
     /// `Err(retry_after)` when a login for `user_key` from `ip` must wait.
     pub fn check(
         &self,
@@ -81,7 +101,7 @@ impl LoginThrottle {
             .get(user_key)
             .map_or(Duration::ZERO, |u| u.held_until.since(now));
         let ip_wait = ip
-            .and_then(|ip| self.ips.get(&ip))
+            .and_then(|ip| self.ips.get(&ip_key(ip)))
             .filter(|w| w.count >= self.policy.ip_failures_per_minute)
             .map_or(Duration::ZERO, |w| w.started.plus(MINUTE).since(now));
         match user_wait.max(ip_wait) {
@@ -114,7 +134,7 @@ impl LoginThrottle {
             entry.held_until = now.plus(delay);
         }
         if let Some(ip) = ip {
-            let w = self.ips.entry(ip).or_insert(IpWindow {
+            let w = self.ips.entry(ip_key(ip)).or_insert(IpWindow {
                 started: now,
                 count: 0,
             });
@@ -133,12 +153,35 @@ impl LoginThrottle {
         self.users.remove(user_key);
     }
 
+    /// Takes back the count of an attempt from `ip` that [`LoginThrottle::begin`] made at
+    /// `started` and that turned out to be a success, so that many rightful users behind one
+    /// address (a NAT) do not spend its failure budget.
+    pub fn refund_ip(&mut self, ip: Option<IpAddr>, started: Timestamp) {
+        if let Some(w) = ip.and_then(|ip| self.ips.get_mut(&ip_key(ip)))
+            && w.started <= started
+        {
+            w.count = w.count.saturating_sub(1);
+        }
+    }
+
     /// Drops entries that no longer hold anything back. A username's count is forgotten once it
     /// has been quiet for the longest delay.
     fn prune(&mut self, now: Timestamp) {
         let max = self.policy.max_delay;
         self.users.retain(|_, u| now < u.held_until.plus(max));
         self.ips.retain(|_, w| now < w.started.plus(MINUTE));
+    }
+}
+
+/// The address a client's budget is kept under: an IPv6 address's /64 (an IPv4-mapped one is
+/// its IPv4 address), an IPv4 address itself.
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -235,5 +278,50 @@ mod tests {
                 .is_ok()
         );
         assert!(t.check("someone", ip, at(70)).is_ok());
+    }
+
+    #[test]
+    fn concurrent_attempts_are_held_like_sequential_ones() {
+        // Forty guesses that all start before any password check ends.
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let started = (0..40)
+            .filter(|_| t.begin("alice", None, at(0)).is_ok())
+            .count();
+        assert_eq!(
+            started, 6,
+            "five free failures and the one that starts the hold"
+        );
+        // The same from one address with forty names: its budget of 30 holds.
+        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+        let started = (0..80)
+            .filter(|i| t.begin(&format!("user{i}"), ip, at(100)).is_ok())
+            .count();
+        assert_eq!(started, 30);
+    }
+
+    #[test]
+    fn a_success_takes_back_its_attempt() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+        for i in 0..100 {
+            let user = format!("user{i}");
+            assert!(t.begin(&user, ip, at(0)).is_ok(), "login {i}");
+            t.record_success(&user);
+            t.refund_ip(ip, at(0));
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_share_the_budget_of_their_64() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let in_64 = |i: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 7, i, i, i, i]));
+        for i in 0..30u16 {
+            t.record_failure(&format!("user{i}"), in_64(i), at(0));
+        }
+        assert!(t.check("someone", in_64(999), at(1)).is_err());
+        let next_64 = Some(IpAddr::from([0x2001, 0xdb8, 0, 8, 1, 1, 1, 1]));
+        assert!(t.check("someone", next_64, at(1)).is_ok());
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(ip_key(mapped), IpAddr::from([192, 0, 2, 1]));
     }
 }

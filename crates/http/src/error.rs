@@ -42,9 +42,15 @@ struct Body<'a> {
 }
 
 fn retry_after(d: Duration) -> HeaderValue {
-    // Round up: "retry after 0 seconds" would invite an immediate, refused retry.
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    HeaderValue::from(secs.max(1))
+    // Rounded up: "retry after 0 seconds" would invite an immediate, refused retry.
+    HeaderValue::from(seconds_rounded_up(d).max(1))
+}
+
+/// Whole seconds, rounded up: for `Retry-After` (an early retry is refused) and the refresh
+/// cookie's `Max-Age` (rounded down, 0.9 s left would be `Max-Age=0`, which deletes a cookie
+/// that still works).
+pub(crate) fn seconds_rounded_up(d: Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 impl ApiError {
@@ -197,6 +203,14 @@ fn refresh_description(r: RefreshRejection) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_round_up_so_a_cookie_with_time_left_is_not_deleted() {
+        assert_eq!(seconds_rounded_up(Duration::from_millis(900)), 1);
+        assert_eq!(seconds_rounded_up(Duration::from_millis(1_000)), 1);
+        assert_eq!(seconds_rounded_up(Duration::from_millis(1_001)), 2);
+        assert_eq!(seconds_rounded_up(Duration::ZERO), 0);
+    }
 
     #[tokio::test]
     async fn a_500_says_nothing_of_its_cause() {

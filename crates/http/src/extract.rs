@@ -298,16 +298,21 @@ fn forwarded_client(peer: IpAddr, headers: &HeaderMap, config: &HttpConfig) -> I
         return peer;
     }
     // Walk from the nearest hop outwards; the first address that is not one of our proxies is
-    // the client (anything further left could have been written by the client itself).
-    let hops: Vec<IpAddr> = headers
+    // the client (anything further left could have been written by the client itself). An entry
+    // that is not an address ends the walk: the trusted hop that wrote it is the client, since
+    // nothing to its left can be believed.
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map_while(|h| h.trim().parse().ok())
+        .map(str::trim)
         .collect();
     let mut client = peer;
-    for hop in hops.into_iter().rev() {
+    for entry in entries.into_iter().rev() {
+        let Ok(hop) = entry.parse::<IpAddr>() else {
+            break;
+        };
         client = hop;
         if !trusted(&hop) {
             break;
@@ -352,6 +357,24 @@ mod tests {
             forwarded_client("10.0.0.1".parse().unwrap(), &garbage, &c),
             "10.0.0.1".parse::<IpAddr>().unwrap()
         );
+    }
+
+    /// Before the walk from the right, an unparsable entry stopped the reading from the left,
+    /// so the client-written left part was believed (`9.9.9.9` here).
+    #[test]
+    fn a_client_cannot_pick_its_own_address_with_a_junk_entry() {
+        let c = config();
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let client = |xff: &'static str| {
+            forwarded_client(peer, &headers(&[("x-forwarded-for", xff)]), &c).to_string()
+        };
+        assert_eq!(client("9.9.9.9, junk, 203.0.113.7"), "203.0.113.7");
+        assert_eq!(client("9.9.9.9, unknown, 203.0.113.7"), "203.0.113.7");
+        // The junk is nearest: the trusted peer wrote it, and is all that can be believed.
+        assert_eq!(client("9.9.9.9, 203.0.113.7:4444"), "10.0.0.1");
+        assert_eq!(client("9.9.9.9, unknown"), "10.0.0.1");
+        // Behind two of our proxies, junk written by the outer one ends the walk there.
+        assert_eq!(client("9.9.9.9, junk, 10.2.2.2"), "10.2.2.2");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `/auth/*` endpoints.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +9,7 @@ use cookie::{Cookie, SameSite};
 use tessera_core::{Error, InvalidToken, Issued, RefreshRejection, RevokeReason};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, seconds_rounded_up};
 use crate::extract::{
     Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, refresh_cookie,
 };
@@ -153,8 +153,13 @@ pub async fn sessions(
 pub async fn revoke_session(
     State(app): State<AppState>,
     LiveSession(claims): LiveSession,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    // A path segment that is not UTF-8 once percent-decoded (`%FF`) names no session either:
+    // the same JSON 404 as an unknown id, not axum's plain-text 400.
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::NotFound);
+    };
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     app.tessera
         .revoke_session(id, Some(claims.sub), RevokeReason::User)
@@ -224,7 +229,7 @@ fn token_response(config: &HttpConfig, issued: Issued, delivery: Delivery) -> Re
         .into_response(),
     );
     if delivery == Delivery::Cookie {
-        let max_age = i64::try_from(issued.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
+        let max_age = i64::try_from(seconds_rounded_up(issued.refresh_ttl)).unwrap_or(i64::MAX);
         set_cookie(
             &mut response,
             refresh_cookie_value(config, issued.refresh_token, max_age),

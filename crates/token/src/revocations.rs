@@ -28,10 +28,12 @@ pub struct Revoked {
     pub revoked_at: String,
 }
 
-/// Reads a `since` given as milliseconds since the Unix epoch or as an RFC 3339 time.
+/// Reads a `since` given as milliseconds since the Unix epoch or as an RFC 3339 time. A number
+/// of milliseconds outside the years RFC 3339 can write (0000–9999) is refused too: the answer
+/// could not say which `since` it covers.
 pub fn parse_since(text: &str) -> Option<Timestamp> {
     match text.parse::<i64>() {
-        Ok(ms) => Some(Timestamp::from_millis(ms)),
+        Ok(ms) => Some(Timestamp::from_millis(ms)).filter(|t| !t.to_rfc3339().is_empty()),
         Err(_) => Timestamp::parse_rfc3339(text),
     }
 }
@@ -49,7 +51,14 @@ mod tests {
             parse_since("2026-12-01T01:00:00+01:00"),
             parse_since("2026-12-01T00:00:00Z")
         );
-        for bad in ["", "yesterday", "2026-12-01", "1.5e12"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-12-01",
+            "1.5e12",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
             assert_eq!(parse_since(bad), None, "{bad}");
         }
     }

@@ -28,7 +28,9 @@ impl Tessera {
             ));
         }
         let key = username.key();
-        if let Err(retry_after) = self.lock_throttle().check(&key, client.ip, self.now()) {
+        // Counted as a failure from here on; a right password takes it back below.
+        let started = self.now();
+        if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
             metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
             return Err(Error::RateLimited { retry_after });
         }
@@ -39,12 +41,15 @@ impl Tessera {
         let user = match user {
             Some(user) if matches => user,
             _ => {
-                self.lock_throttle().record_failure(&key, client.ip, now);
                 metrics::counter!("tessera_logins_total", "outcome" => "failed").increment(1);
                 return Err(Error::InvalidCredentials);
             }
         };
-        self.lock_throttle().record_success(&key);
+        {
+            let mut throttle = self.lock_throttle();
+            throttle.record_success(&key);
+            throttle.refund_ip(client.ip, started);
+        }
 
         let session_id = Uuid::new_v4();
         let token = self.refresh_key.first(session_id, random_bytes::<32>()?);

@@ -53,9 +53,16 @@ impl Tessera {
     /// Sessions revoked at or after `since` (by logout, logout everywhere, revocation or reuse
     /// detection), for resource services that verify access tokens on their own and must
     /// refuse those of ended sessions. `since` is clamped to the [revocation
-    /// window](Tessera::revocation_window); `None` asks for the whole window.
+    /// window](Tessera::revocation_window); `None` asks for the whole window. A `since` later
+    /// than now by more than the clock leeway is [`Error::InvalidRequest`]: the answer would
+    /// cover a period that ends before it starts. (Within the leeway it is accepted: instances'
+    /// clocks differ a little, and a poller may ask one instance from just after another's
+    /// `until`.)
     pub async fn revocations(&self, since: Option<Timestamp>) -> Result<Revocations, Error> {
         let until = self.now();
+        if since.is_some_and(|s| s > until.plus(self.settings.clock_leeway)) {
+            return Err(Error::InvalidRequest("`since` is in the future".into()));
+        }
         let window_start = until.minus(self.revocation_window());
         let since = since.map_or(window_start, |s| s.max(window_start));
         let sessions = self.store.sessions_revoked_since(since).await?;

@@ -268,6 +268,50 @@ async fn one_address_over_its_failure_budget_is_held(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Before attempts counted when they started, all forty simultaneous guesses were answered
+/// `401` (none was counted until its password check ended), and the right password among
+/// them got in.
+async fn simultaneous_guesses_are_held_like_sequential_ones(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |a| a.trusted_proxies = Some("127.0.0.1".into())).await
+    else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let guesses: Vec<_> = (0..40u8)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                // A different address each, so only the per-username count can hold them.
+                let ip = format!("198.51.100.{i}");
+                app.login_via(&ip, "alice", "wrong password").await.status()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for guess in guesses {
+        answers.push(guess.await.unwrap());
+    }
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let held = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        (refused, held),
+        (6, 34),
+        "five free failures, the sixth starts the hold"
+    );
+    let app = std::sync::Arc::into_inner(app).expect("every guess is done");
+    app.cleanup().await;
+}
+
 /// Plays a whole session lifecycle and returns every secret the clients saw: passwords,
 /// refresh tokens, access tokens.
 async fn lifecycle(app: &TestApp) -> Vec<String> {
@@ -415,6 +459,7 @@ on_both_backends!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     guesses_from_many_addresses_still_hold_the_account,
     one_address_over_its_failure_budget_is_held,
+    simultaneous_guesses_are_held_like_sequential_ones,
     a_database_dump_holds_no_token_or_password,
     with_a_kek_a_dump_holds_no_usable_private_key,
 );

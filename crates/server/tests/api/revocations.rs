@@ -210,7 +210,37 @@ async fn since_is_milliseconds_or_rfc_3339_and_nothing_else(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Before: `since=9223372036854775807` answered `"since": ""`, and a `since` in the future one
+/// later than `until`.
+async fn a_since_in_the_future_or_out_of_range_is_refused(backend: Backend) {
+    let Some(app) = with_secret(backend).await else {
+        return;
+    };
+    let (_, body) = listed(&app, "").await;
+    let until = tessera_core::Timestamp::parse_rfc3339(body["until"].as_str().unwrap()).unwrap();
+    let future = until.plus(Duration::from_secs(3600));
+    for fine in [until, until.plus(Duration::from_secs(5))] {
+        let (ids, _) = listed(&app, &format!("?since={}", fine.as_millis())).await;
+        assert!(ids.is_empty(), "up to the clock leeway ahead is fine");
+    }
+    for bad in [
+        format!("?since={}", future.as_millis()),
+        format!("?since={}", future.to_rfc3339().replace(':', "%3A")),
+        "?since=9223372036854775807".to_owned(),
+        "?since=-9223372036854775808".to_owned(),
+    ] {
+        let (status, body) = error_of(revocations(&app, &bad, Some(SECRET)).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    a_since_in_the_future_or_out_of_range_is_refused,
     without_a_secret_the_route_does_not_exist,
     only_the_shared_secret_reads_revocations,
     a_logout_is_listed_until_the_sessions_tokens_have_expired,
