@@ -115,7 +115,7 @@ macro_rules! settings {
                     None => FileSettings::default(),
                 };
                 let demo = demo_layer(args.demo);
-                Ok(Self {
+                let config = Self {
                     $($key: {
                         let parse: fn(&str) -> Result<$ty, String> = $parse;
                         let raw = args.$flag.or(file.$key.map(String::from)).or(demo.$flag);
@@ -124,7 +124,9 @@ macro_rules! settings {
                         })?
                     },)*
                     kek: kek_from_env()?,
-                })
+                };
+                config.check_together()?;
+                Ok(config)
             }
         }
     };
@@ -184,35 +186,35 @@ settings! {
         flag: access_ttl,
         env: "TESSERA_ACCESS_TTL",
         default: format_duration(core_default().access_ttl),
-        parse: positive_duration,
+        parse: |t| duration_within(t, SECOND, DAY),
     }
     /// Refresh idle timeout
     refresh_idle_ttl: Duration {
         flag: refresh_idle_ttl,
         env: "TESSERA_REFRESH_IDLE_TTL",
         default: format_duration(core_default().lifetimes.idle),
-        parse: positive_duration,
+        parse: |t| duration_within(t, SECOND, 366 * DAY),
     }
     /// Session absolute lifetime
     session_max_ttl: Duration {
         flag: session_max_ttl,
         env: "TESSERA_SESSION_MAX_TTL",
         default: format_duration(core_default().lifetimes.absolute),
-        parse: positive_duration,
+        parse: |t| duration_within(t, SECOND, 3660 * DAY),
     }
     /// Reuse grace window
     reuse_grace: Duration {
         flag: reuse_grace,
         env: "TESSERA_REUSE_GRACE",
         default: format_duration(core_default().lifetimes.reuse_grace),
-        parse: parse_duration,
+        parse: |t| duration_within(t, Duration::ZERO, 5 * MINUTE),
     }
     /// Clock-skew leeway for exp/nbf
     clock_leeway: Duration {
         flag: clock_leeway,
         env: "TESSERA_CLOCK_LEEWAY",
         default: format_duration(core_default().clock_leeway),
-        parse: parse_duration,
+        parse: |t| duration_within(t, Duration::ZERO, 5 * MINUTE),
     }
     /// Signing algorithm: EdDSA, ES256, RS256 or HS256
     signing_alg: SigningAlg {
@@ -261,7 +263,7 @@ settings! {
         flag: session_retention,
         env: "TESSERA_SESSION_RETENTION",
         default: "7d",
-        parse: parse_duration,
+        parse: |t| duration_within(t, Duration::ZERO, 3660 * DAY),
     }
     /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
     /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
@@ -282,7 +284,7 @@ settings! {
         parse: |t| match t {
             "auto" => Ok(Hsts::Auto),
             "off" => Ok(Hsts::Off),
-            age => positive_duration(age)
+            age => duration_within(age, SECOND, 3660 * DAY)
                 .map(Hsts::MaxAge)
                 .map_err(|e| format!("not auto, off or a max-age: {e}")),
         },
@@ -410,10 +412,40 @@ pub enum Hsts {
     MaxAge(Duration),
 }
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        Duration::ZERO => Err("must be longer than 0s".into()),
-        d => Ok(d),
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A duration between `min` and `max`: every duration setting has a sane upper bound, so an
+/// absurd value stops start-up instead of overflowing time arithmetic in a later request.
+fn duration_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < min {
+        return Err(match min {
+            SECOND => "must be longer than 0s".to_owned(),
+            _ => format!("must be at least {}", format_duration(min)),
+        });
+    }
+    if d > max {
+        return Err(format!("must be at most {}", format_duration(max)));
+    }
+    Ok(d)
+}
+
+impl Config {
+    /// Rules between settings, after each has passed its own.
+    fn check_together(&self) -> anyhow::Result<()> {
+        // Ended sessions feed `GET /auth/revocations` for this long after they end; deleting
+        // them sooner would hide a revocation from verifiers while its tokens still live.
+        let window = self.access_ttl.saturating_add(self.clock_leeway);
+        if self.session_retention < window {
+            anyhow::bail!(
+                "invalid setting session_retention (TESSERA_SESSION_RETENTION): must be at least \
+                 the access-token lifetime plus the leeway ({}), or verifiers miss revocations",
+                format_duration(window)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -635,6 +667,58 @@ mod tests {
         );
         assert!(!c.cookie_secure);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Before the bounds, `TESSERA_ACCESS_TTL=18446744073709551615s` started and every request
+    /// then panicked adding durations.
+    #[test]
+    fn absurd_durations_and_a_retention_shorter_than_the_feed_stop_start_up() {
+        for (args, env) in [
+            (
+                SettingsArgs {
+                    access_ttl: Some("18446744073709551615s".into()),
+                    ..Default::default()
+                },
+                "TESSERA_ACCESS_TTL",
+            ),
+            (
+                SettingsArgs {
+                    clock_leeway: Some("18446744073709551615s".into()),
+                    ..Default::default()
+                },
+                "TESSERA_CLOCK_LEEWAY",
+            ),
+            (
+                SettingsArgs {
+                    session_max_ttl: Some("100000d".into()),
+                    ..Default::default()
+                },
+                "TESSERA_SESSION_MAX_TTL",
+            ),
+            (
+                SettingsArgs {
+                    reuse_grace: Some("1h".into()),
+                    ..Default::default()
+                },
+                "TESSERA_REUSE_GRACE",
+            ),
+            (
+                SettingsArgs {
+                    session_retention: Some("10m".into()),
+                    ..Default::default()
+                },
+                "TESSERA_SESSION_RETENTION",
+            ),
+        ] {
+            let message = Config::resolve(args).unwrap_err().to_string();
+            assert!(message.contains(env), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        let long_enough = SettingsArgs {
+            session_retention: Some("906s".into()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(long_enough).is_ok());
     }
 
     #[test]

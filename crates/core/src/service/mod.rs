@@ -141,7 +141,9 @@ impl Tessera {
 
     /// How long a signed token can be accepted: its lifetime plus the leeway.
     fn token_lifetime(&self) -> Duration {
-        self.settings.access_ttl + self.settings.clock_leeway
+        self.settings
+            .access_ttl
+            .saturating_add(self.settings.clock_leeway)
     }
 
     /// Signs a fresh access token for `record` and bundles it with `refresh_token`.
