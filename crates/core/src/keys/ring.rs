@@ -33,7 +33,9 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the stored keys, first creating one for `alg` if none of that algorithm exists.
+    /// Loads the stored keys, first adding one for `alg` unless the newest key is already of
+    /// that algorithm: the configured algorithm is the one that signs (once the new key's
+    /// activation comes), also after a switch to another algorithm and back.
     pub async fn open(
         store: &dyn Store,
         alg: SigningAlg,
@@ -41,7 +43,10 @@ impl KeyRing {
         now: Timestamp,
     ) -> Result<Self, Error> {
         let stored = store.keys().await?;
-        if !stored.iter().any(|k| k.alg == alg) {
+        let newest = stored
+            .iter()
+            .max_by_key(|k| (k.activate_at, k.created_at, k.kid.as_str()));
+        if newest.is_none_or(|k| k.alg != alg) {
             // The very first key signs at once; a later one (an algorithm change) waits until
             // every instance can have published it.
             let activate_at = if stored.is_empty() {

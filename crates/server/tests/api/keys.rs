@@ -151,7 +151,40 @@ async fn sealed_keys_need_the_key_encryption_key(backend: Backend) {
     db.remove().await;
 }
 
+/// Before: EdDSA, then ES256, then EdDSA again left ES256 signing (a key was made only when none
+/// of the configured algorithm existed, and the newest active key signs).
+async fn the_configured_algorithm_signs_after_a_switch_and_back(backend: Backend) {
+    use tessera_core::{Clock, ManualClock, Settings, SigningAlg, SystemClock, Tessera};
+    let Some(db) = Db::new(backend).await else {
+        return;
+    };
+    let store = tessera::open_store(&db.url()).await.unwrap();
+    let clock = ManualClock::new(SystemClock.now());
+    for alg in [SigningAlg::EdDSA, SigningAlg::ES256, SigningAlg::EdDSA] {
+        let mut settings = Settings::new("http://t.example");
+        settings.signing_alg = alg;
+        let tessera = Tessera::open(
+            store.clone(),
+            settings,
+            None,
+            std::sync::Arc::new(clock.clone()),
+        )
+        .await
+        .unwrap();
+        clock.advance(tessera_core::keys::ACTIVATION_DELAY);
+        let signing: Vec<SigningAlg> = tessera
+            .key_report()
+            .into_iter()
+            .filter(|k| k.signing)
+            .map(|k| k.alg)
+            .collect();
+        assert_eq!(signing, vec![alg]);
+    }
+    db.remove().await;
+}
+
 on_both_backends!(
+    the_configured_algorithm_signs_after_a_switch_and_back,
     the_jwks_publishes_the_key_that_signs_tokens,
     every_algorithm_signs_tokens_that_verify,
     a_rotated_key_is_published_first_and_signs_later,
