@@ -11,7 +11,6 @@
 //! - `argon2`: the login ceiling, timing argon2id verifications with Tessera's parameters.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
