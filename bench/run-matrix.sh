@@ -26,6 +26,8 @@ PASSWORD="bench password 1"
 WORK=${WORK:-/tmp/tessera-bench}
 OUT=${OUT:-$WORK/matrix.md}
 # GEN_CPUS=1 pins the load generators (wrk, tessera-bench) to that CPU list with taskset.
+# LABEL names the build in the header (default: this checkout's commit), for TESSERA/BENCH
+# binaries built elsewhere (bench/compare-sqlite.sh).
 GEN_CPUS=${GEN_CPUS:-}
 
 TESSERA=${TESSERA:-target/release/tessera}
@@ -131,7 +133,7 @@ run_cell() { # endpoint concurrency -> JSON line
 {
   echo "# Tessera load matrix"
   echo
-  echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (+ local changes)')"
+  echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), ${LABEL:-commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (+ local changes)')}"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- each cell: ${WARMUP} s warm-up, ${DURATION} s measured; generators: wrk -t1 (me, login), tessera-bench load (refresh, chained, body delivery)${GEN_CPUS:+, pinned to CPU $GEN_CPUS}"
   echo "- argon2id (m=19456, t=2, p=1): $("$BENCH" argon2 --rounds 40)"
@@ -152,6 +154,20 @@ for backend in $BACKENDS; do
     "$BENCH" seed --database "$URL" --sessions "$size" --clients "$CLIENTS" --password "$PASSWORD" 2>"$WORK/seed.log"
     seed_note=$(cat "$WORK/seed.log")
     start_server "$URL"
+    WAL_PEAK=
+    if [[ "$backend" == sqlite ]]; then
+      # The WAL's largest size while the cells run, sampled 5 times a second.
+      echo 0 >"$WORK/wal.peak"
+      (
+        peak=0
+        while :; do
+          size=$(stat -c %s "$WORK/bench.db-wal" 2>/dev/null || echo 0)
+          if ((size > peak)); then peak=$size; echo "$peak" >"$WORK/wal.peak"; fi
+          sleep 0.2
+        done
+      ) &
+      WAL_PEAK=$!
+    fi
     write_me_lua
     for endpoint in $ENDPOINTS; do
       for c in $CONCURRENCY; do
@@ -172,7 +188,9 @@ for backend in $BACKENDS; do
     done
     wal=""
     if [[ "$backend" == sqlite ]]; then
-      wal=", WAL file $(( $(stat -c %s "$WORK/bench.db-wal" 2>/dev/null || echo 0) / 1048576 )) MiB after the runs"
+      kill "$WAL_PEAK" 2>/dev/null || true
+      wait "$WAL_PEAK" 2>/dev/null || true
+      wal=", WAL file at most $(( $(cat "$WORK/wal.peak") / 1048576 )) MiB during the runs, $(( $(stat -c %s "$WORK/bench.db-wal" 2>/dev/null || echo 0) / 1048576 )) MiB after them"
     fi
     stop_server
     echo "<!-- $backend, $size: $seed_note$wal -->" >>"$OUT"

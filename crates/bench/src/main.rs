@@ -11,7 +11,6 @@
 //! - `argon2`: the login ceiling, timing argon2id verifications with Tessera's parameters.
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,7 +164,7 @@ async fn seed(url: &str, sessions: u64, clients: u32, password: String) -> anyho
     let users = (sessions / 20).max(1);
     let bulk = Instant::now();
     if url.starts_with("sqlite:") {
-        seed_sqlite(url, sessions, users, &first.password_hash, now).await?;
+        seed_sqlite(url, sessions, users, &first.password_hash, now)?;
     } else {
         seed_postgres(url, sessions, users, &first.password_hash, now).await?;
     }
@@ -179,63 +178,49 @@ async fn seed(url: &str, sessions: u64, clients: u32, password: String) -> anyho
 
 /// Rows are generated inside SQLite (a recursive CTE, `randomblob`), in one transaction: no
 /// round trip per row, ~1 µs a row.
-async fn seed_sqlite(
+fn seed_sqlite(
     url: &str,
     sessions: u64,
     users: u64,
     phc: &str,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-        // A seed that dies half-way is thrown away: no need to sync every page.
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
-    let mut db = sqlx::SqliteConnection::connect_with(&options).await?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .context("not a sqlite: URL")?;
+    let mut db = rusqlite::Connection::open(path)?;
+    db.busy_timeout(Duration::from_secs(5))?;
+    // A seed that dies half-way is thrown away: no need to sync every page.
+    db.pragma_update(None, "synchronous", "OFF")?;
     let sessions = i64::try_from(sessions)?;
     let users = i64::try_from(users)?;
     let now = now.as_millis();
-    let mut tx = db.begin().await?;
-    sqlx::query(
+    let tx = db.transaction()?;
+    tx.execute(
         "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x + 1 < ?1) \
          INSERT INTO users (id, username, username_key, password_hash, created_at) \
          SELECT randomblob(16), 'seed-' || x, 'seed-' || x, ?2, ?3 FROM c",
-    )
-    .bind(users)
-    .bind(phc)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("CREATE TEMP TABLE seed_users (n INTEGER PRIMARY KEY, id BLOB NOT NULL)")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO seed_users (n, id) \
+        rusqlite::params![users, phc, now],
+    )?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE seed_users (n INTEGER PRIMARY KEY, id BLOB NOT NULL); \
+         INSERT INTO seed_users (n, id) \
          SELECT CAST(substr(username_key, 6) AS INTEGER), id FROM users WHERE username_key LIKE 'seed-%'",
-    )
-    .execute(&mut *tx)
-    .await?;
+    )?;
     // Last use spread over the past day, so the `last_used_at` index is not one long run.
-    sqlx::query(
+    tx.execute(
         "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x + 1 < ?1) \
          INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
                                last_used_at, user_agent, ip) \
          SELECT randomblob(16), (SELECT id FROM seed_users WHERE n = x % ?2), 0, randomblob(32), \
                 ?3 - (x * 997) % 86400000, ?3 - (x * 997) % 86400000, ?3 - (x * 997) % 86400000, \
                 'tessera-bench seed', '127.0.0.1' FROM c",
-    )
-    .bind(sessions)
-    .bind(users)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DROP TABLE seed_users")
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut db)
-        .await?;
-    db.close().await?;
+        rusqlite::params![sessions, users, now],
+    )?;
+    tx.execute_batch("DROP TABLE seed_users")?;
+    tx.commit()?;
+    db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 

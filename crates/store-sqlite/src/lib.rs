@@ -1,33 +1,106 @@
-//! [`SqliteStore`]: Tessera's [`Store`] on SQLite, through sqlx, in WAL mode.
+//! [`SqliteStore`]: Tessera's [`Store`] on SQLite (rusqlite, SQLite bundled), in WAL mode.
 //!
-//! The embedded default: one file, no server. Several processes may share the file, but for
-//! several machines use the PostgreSQL store. Start at [`SqliteStore::connect`]; the schema and
-//! its reasons are in `migrations/`.
+//! The embedded default: one file, no server. Several processes may share the file (a second
+//! server, the CLI), but for several machines use the PostgreSQL store. Start at
+//! [`SqliteStore::connect`]; the schema and its reasons are in `migrations/`.
+//!
+//! # Threads
+//!
+//! - **One writer thread** owns the only connection this process writes with. Callers send it
+//!   a closure over a channel and await a oneshot answer: one hand-off per request, not per
+//!   statement. The thread runs whatever is queued (up to 64 writes) in one `BEGIN IMMEDIATE`
+//!   transaction, each write in a savepoint of its own, and commits once: a failed write rolls
+//!   back its savepoint and fails its caller only, and every caller is answered after the
+//!   commit, never before. A new kind of write is one closure `FnOnce(&Connection) ->
+//!   rusqlite::Result<T>` passed to `Writer::write` (`writer.rs`); several statements in one
+//!   closure commit together or not at all.
+//! - **Reader connections** (up to 4, opened on demand) serve reads on tokio's blocking
+//!   threads. In WAL mode a reader sees the last commit and never waits for the writer, so a
+//!   session read (`LiveSession`, `/auth/me`) does not queue behind refreshes.
+//!
+//! A write whose caller has gone (a cancelled request) is skipped; a panic inside a write fails
+//! that write only; a writer thread that has stopped turns every later write into
+//! [`StoreError::Unavailable`] rather than a hang. Another process writing to the same file is
+//! waited for (busy timeout 5 s), then [`StoreError::Unavailable`].
+//!
+//! # Durability
+//!
+//! WAL with `synchronous=NORMAL`: a commit is written to the WAL before its callers are
+//! answered but not synced. A process that dies (even `kill -9`) loses no answered write: the
+//! WAL is in the operating system's hands. A power loss or kernel crash may roll back the last
+//! commits before the last sync (a checkpoint syncs): a client may then hold a refresh token
+//! one rotation ahead of the database, which it presents as unknown and logs in again. A
+//! rotation is one statement, so no crash leaves a session forked. `synchronous=FULL` would
+//! sync every batch; group commit makes that cheaper than per statement, but it is not what
+//! this store does.
+//!
+//! # The WAL's size
+//!
+//! SQLite checkpoints the WAL after commits that take it past 1000 pages (~4 MiB). Under
+//! sustained reads that checkpoint may never find a moment to restart the file from the top,
+//! so the writer also looks at the WAL's size once a second between batches and truncates it
+//! (`wal_checkpoint(TRUNCATE)`) when it exceeds 32 MiB.
+//!
+//! # Migrations
+//!
+//! The schema's version is SQLite's `user_version`. A database written by the earlier,
+//! sqlx-based version of this crate (with sqlx's `_sqlx_migrations` table and `user_version`
+//! 0) opens as it is: sqlx's record is adopted. The reverse does not hold: a database created
+//! by this version has no `_sqlx_migrations` table, and a build from before the change
+//! refuses it.
+
+mod migrate;
+mod readers;
+mod writer;
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{FromRow, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::{
     CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
     StoredKey, Timestamp, User,
 };
 use uuid::Uuid;
 
-/// A SQLite database holding users, sessions and keys.
-#[derive(Clone, Debug)]
+use crate::readers::Readers;
+use crate::writer::Writer;
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A SQLite database holding users, sessions and keys. Clones share the writer thread and the
+/// reader connections; the thread ends with the last clone (or at [`SqliteStore::close`]).
+#[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`),
-    /// in WAL mode, and applies pending migrations.
+    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    ///
+    /// `url` is `sqlite://path` (`sqlite:///abs/path` for an absolute one) or `sqlite:path`;
+    /// the one option accepted is `?mode=rwc` (what this does anyway). In-memory databases are
+    /// not supported: the writer and the readers are separate connections to one file.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), tessera_core::StoreError> {
+    /// let store = tessera_store_sqlite::SqliteStore::connect("sqlite://tessera.db").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let store = Self::connect_without_migrating(url).await?;
         store.migrate().await?;
@@ -36,55 +109,117 @@ impl SqliteStore {
 
     /// Opens the database without applying migrations.
     pub async fn connect_without_migrating(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(other)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode loses no committed transaction when the process dies (only on
-            // power loss may the last ones roll back), at a fraction of FULL's fsync cost.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+        let path = path_of(url)?;
+        let opened = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_writer(&opened))
             .await
-            .map_err(classify)?;
-        Ok(Self { pool })
+            .map_err(|e| StoreError::Other(Box::new(e)))?
+            .map_err(|e| classify(&e))?;
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let writer =
+            Writer::spawn(conn, wal.into()).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Self {
+            readers: Readers::new(path.clone()),
+            path,
+            writer,
+        })
     }
 
     /// Applies pending migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.pool)
-            .await
-            .map_err(other)
-    }
-
-    /// Closes every connection (checkpointing the WAL).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Other(Box::new(e))
-}
-
-/// Sorts sqlx errors into the store's three outcomes.
-fn classify(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: the database is there but jammed.
-        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
-            StoreError::Unavailable(Box::new(e))
+        match self.writer.write(migrate::migrate).await? {
+            migrate::Outcome::Current => Ok(()),
+            migrate::Outcome::Newer(version) => Err(StoreError::Other(
+                format!("the database's schema (version {version}) is newer than this build knows")
+                    .into(),
+            )),
         }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
-        _ => StoreError::Other(Box::new(e)),
+    }
+
+    /// Commits queued writes, checkpoints the WAL and closes every connection. Later calls
+    /// fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.readers.close();
+        self.writer.close().await;
+    }
+}
+
+/// The file a `sqlite:` URL names.
+fn path_of(url: &str) -> Result<PathBuf, StoreError> {
+    let invalid =
+        |why: &str| StoreError::Other(format!("invalid SQLite URL `{url}`: {why}").into());
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| invalid("it does not start with sqlite:"))?;
+    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(option) = options
+        .split('&')
+        .find(|o| !o.is_empty() && *o != "mode=rwc")
+    {
+        return Err(invalid(&format!("unsupported option `{option}`")));
+    }
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Err(invalid("a file path is needed (no in-memory databases)"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// A connection with the settings every connection needs: the busy timeout (another process
+/// may hold the write lock), cached statements.
+fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement this crate runs, with room to spare: none is ever re-parsed.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    // NORMAL in WAL mode loses no committed transaction when the process dies (only on power
+    // loss may the last ones roll back), at a fraction of FULL's fsync cost.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+/// Sorts SQLite errors into the store's three outcomes. The error's text goes with it, not
+/// its type: no rusqlite type leaves this crate.
+fn classify(e: &rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+    let text = || -> Box<dyn std::error::Error + Send + Sync> { e.to_string().into() };
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.extended_code,
+                SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            StoreError::Conflict
+        }
+        // Busy or locked after the busy timeout, or the file unreachable: the database is
+        // there but jammed, or the disk is.
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::OperationAborted
+            ) =>
+        {
+            StoreError::Unavailable(text())
+        }
+        _ => StoreError::Other(text()),
     }
 }
 
@@ -100,12 +235,85 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millis()
 }
 
-#[derive(FromRow)]
+fn generation(g: u64) -> Result<i64, StoreError> {
+    i64::try_from(g).map_err(|_| corrupt("generation overflow"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL. One constant per statement, so a change to the `Store` trait finds each in one place.
+
+const PING: &str = "SELECT 1";
+const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, password_hash, created_at) \
+     VALUES (?, ?, ?, ?, ?)";
+const USER_BY_NAME: &str =
+    "SELECT id, username, password_hash, created_at FROM users WHERE username_key = ?";
+const USERS: &str =
+    "SELECT id, username, password_hash, created_at FROM users ORDER BY username_key";
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The columns [`SessionRow::read`] expects, in its order.
+macro_rules! session_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
+             s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip \
+             FROM sessions s JOIN users u ON u.id = s.user_id ",
+            $where
+        )
+    };
+}
+const SESSION: &str = session_select!("WHERE s.id = ?");
+const UNREVOKED_SESSIONS: &str = session_select!(
+    "WHERE s.revoked_at IS NULL AND (?1 IS NULL OR s.user_id = ?1) ORDER BY s.last_used_at DESC"
+);
+const ROTATE_SESSION: &str = "UPDATE sessions SET generation = generation + 1, token_hash = ?, \
+     rotated_at = ?, last_used_at = ? WHERE id = ? AND generation = ? AND revoked_at IS NULL";
+/// The refresh fast path: `rules::decide`'s `Rotate` conditions in the `WHERE`.
+const ROTATE_CURRENT: &str = "UPDATE sessions SET generation = generation + 1, token_hash = ?, \
+     rotated_at = ?, last_used_at = ? \
+     WHERE id = ? AND generation = ? AND token_hash = ? AND revoked_at IS NULL \
+     AND last_used_at > ? AND created_at > ? \
+     RETURNING id, user_id, \
+     (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
+     generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
+     revoked_reason, user_agent, ip";
+const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+     WHERE id = ? AND revoked_at IS NULL";
+const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+     WHERE user_id = ? AND revoked_at IS NULL";
+const DELETE_SESSIONS: &str =
+    "DELETE FROM sessions WHERE revoked_at < ? OR last_used_at < ? OR created_at < ?";
+const SESSIONS_REVOKED_SINCE: &str =
+    "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id";
+const KEYS: &str =
+    "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys";
+const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, \
+     activate_at) VALUES (?, ?, ?, ?, ?, ?)";
+const SECRET: &str = "SELECT material, sealed FROM secrets WHERE name = ?";
+const INSERT_SECRET_IF_ABSENT: &str = "INSERT INTO secrets (name, material, sealed) VALUES (?, ?, ?) \
+     ON CONFLICT (name) DO NOTHING";
+
+// ---------------------------------------------------------------------------------------------
+// Rows as SQLite returns them; turned into domain types (which may fail) off the database
+// threads.
+
 struct UserRow {
     id: Vec<u8>,
     username: String,
     password_hash: String,
     created_at: i64,
+}
+
+impl UserRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            username: r.get(1)?,
+            password_hash: r.get(2)?,
+            created_at: r.get(3)?,
+        })
+    }
 }
 
 impl TryFrom<UserRow> for User {
@@ -120,7 +328,6 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(FromRow)]
 struct SessionRow {
     id: Vec<u8>,
     user_id: Vec<u8>,
@@ -134,6 +341,25 @@ struct SessionRow {
     revoked_reason: Option<String>,
     user_agent: Option<String>,
     ip: Option<String>,
+}
+
+impl SessionRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            username: r.get(2)?,
+            generation: r.get(3)?,
+            token_hash: r.get(4)?,
+            created_at: r.get(5)?,
+            rotated_at: r.get(6)?,
+            last_used_at: r.get(7)?,
+            revoked_at: r.get(8)?,
+            revoked_reason: r.get(9)?,
+            user_agent: r.get(10)?,
+            ip: r.get(11)?,
+        })
+    }
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -165,91 +391,114 @@ impl TryFrom<SessionRow> for SessionRecord {
     }
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
-     s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip \
-     FROM sessions s JOIN users u ON u.id = s.user_id";
+struct KeyRow {
+    kid: String,
+    alg: String,
+    material: Vec<u8>,
+    sealed: bool,
+    created_at: i64,
+    activate_at: i64,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        Ok(StoredKey {
+            kid: r.kid,
+            alg: SigningAlg::from_str(&r.alg).map_err(|_| corrupt("unknown key algorithm"))?,
+            private: SealedBlob {
+                material: r.material,
+                sealed: r.sealed,
+            },
+            created_at: Timestamp::from_millis(r.created_at),
+            activate_at: Timestamp::from_millis(r.activate_at),
+        })
+    }
+}
+
+fn sessions(rows: Vec<SessionRow>) -> Result<Vec<SessionRecord>, StoreError> {
+    rows.into_iter().map(SessionRecord::try_from).collect()
+}
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        self.readers
+            .read(|c| c.prepare_cached(PING)?.query_row([], |_| Ok(())))
             .await
-            .map_err(classify)?;
-        Ok(())
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(user.id.as_bytes().as_slice())
-        .bind(&user.username)
-        .bind(user.username_key())
-        .bind(&user.password_hash)
-        .bind(ms(user.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        let (id, name, key) = (user.id, user.username.clone(), user.username_key());
+        let (hash, at) = (user.password_hash.clone(), ms(user.created_at));
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(INSERT_USER)?
+                    .execute(params![id.as_bytes(), name, key, hash, at])
+            })
+            .await?;
         Ok(())
     }
 
     async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT id, username, password_hash, created_at FROM users WHERE username_key = ?",
-        )
-        .bind(username_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(classify)?
-        .map(User::try_from)
-        .transpose()
+        let key = username_key.to_owned();
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(USER_BY_NAME)?
+                    .query_row([key], UserRow::read)
+                    .optional()
+            })
+            .await?
+            .map(User::try_from)
+            .transpose()
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT id, username, password_hash, created_at FROM users ORDER BY username_key",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
+        self.readers
+            .read(|c| {
+                c.prepare_cached(USERS)?
+                    .query_map([], UserRow::read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, last_used_at, \
-             revoked_at, revoked_reason, user_agent, ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(s.id.as_bytes().as_slice())
-        .bind(s.user_id.as_bytes().as_slice())
-        .bind(i64::try_from(s.generation).map_err(|_| corrupt("generation overflow"))?)
-        .bind(&s.token_hash)
-        .bind(ms(s.created_at))
-        .bind(ms(s.rotated_at))
-        .bind(ms(s.last_used_at))
-        .bind(s.revoked_at.map(ms))
-        .bind(s.revoked_reason.map(RevokeReason::as_str))
-        .bind(&s.user_agent)
-        .bind(s.ip.map(|ip| ip.to_string()))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        let s = s.clone();
+        let g = generation(s.generation)?;
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(INSERT_SESSION)?.execute(params![
+                    s.id.as_bytes(),
+                    s.user_id.as_bytes(),
+                    g,
+                    s.token_hash,
+                    ms(s.created_at),
+                    ms(s.rotated_at),
+                    ms(s.last_used_at),
+                    s.revoked_at.map(ms),
+                    s.revoked_reason.map(RevokeReason::as_str),
+                    s.user_agent,
+                    s.ip.map(|ip| ip.to_string()),
+                ])
+            })
+            .await?;
         Ok(())
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {SESSION_COLUMNS} WHERE s.id = ?"
-        )))
-        .bind(id.as_bytes().as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(classify)?
-        .map(SessionRecord::try_from)
-        .transpose()
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(SESSION)?
+                    .query_row([id.as_bytes()], SessionRow::read)
+                    .optional()
+            })
+            .await?
+            .map(SessionRecord::try_from)
+            .transpose()
     }
 
     async fn rotate_session(
@@ -259,54 +508,55 @@ impl Store for SqliteStore {
         new_hash: &[u8],
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let from = i64::try_from(from_generation).map_err(|_| corrupt("generation overflow"))?;
-        let done = sqlx::query(
-            "UPDATE sessions SET generation = generation + 1, token_hash = ?, rotated_at = ?, last_used_at = ? \
-             WHERE id = ? AND generation = ? AND revoked_at IS NULL",
-        )
-        .bind(new_hash)
-        .bind(ms(now))
-        .bind(ms(now))
-        .bind(id.as_bytes().as_slice())
-        .bind(from)
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
-        Ok(done.rows_affected() == 1)
+        let from = generation(from_generation)?;
+        let new_hash = new_hash.to_vec();
+        let changed = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(ROTATE_SESSION)?.execute(params![
+                    new_hash,
+                    ms(now),
+                    ms(now),
+                    id.as_bytes(),
+                    from
+                ])
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn rotate_current(
         &self,
         r: &CurrentRotation<'_>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let from = i64::try_from(r.generation).map_err(|_| corrupt("generation overflow"))?;
-        sqlx::query_as::<_, SessionRow>(
-            "UPDATE sessions SET generation = generation + 1, token_hash = ?, rotated_at = ?, \
-             last_used_at = ? \
-             WHERE id = ? AND generation = ? AND token_hash = ? AND revoked_at IS NULL \
-             AND last_used_at > ? AND created_at > ? \
-             RETURNING id, user_id, \
-             (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
-             generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
-             revoked_reason, user_agent, ip",
-        )
-        .bind(r.new_hash)
-        .bind(ms(r.now))
-        .bind(ms(r.now))
-        .bind(r.id.as_bytes().as_slice())
-        .bind(from)
-        .bind(r.current_hash)
-        .bind(ms(r.live.used_after))
-        .bind(ms(r.live.created_after))
-        // `fetch_all`, not `fetch_optional`: SQLite runs its WAL auto-checkpoint only when a
-        // statement steps to its end, and `fetch_optional` resets it after the first row. With
-        // it, the WAL grew by ~50 MB a second under refresh load (BENCHMARKS.md).
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?
-        .pop()
-        .map(SessionRecord::try_from)
-        .transpose()
+        let from = generation(r.generation)?;
+        let (id, current, new_hash) = (r.id, r.current_hash.to_vec(), r.new_hash.to_vec());
+        let (now, used_after, created_after) =
+            (ms(r.now), ms(r.live.used_after), ms(r.live.created_after));
+        self.writer
+            .write(move |c| {
+                // Stepped to its end (not `query_row`), so the statement is done and reset
+                // before the batch commits.
+                c.prepare_cached(ROTATE_CURRENT)?
+                    .query_map(
+                        params![
+                            new_hash,
+                            now,
+                            now,
+                            id.as_bytes(),
+                            from,
+                            current,
+                            used_after,
+                            created_after
+                        ],
+                        SessionRow::read,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?
+            .pop()
+            .map(SessionRecord::try_from)
+            .transpose()
     }
 
     async fn revoke_session(
@@ -315,14 +565,15 @@ impl Store for SqliteStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ms(now))
-            .bind(reason.as_str())
-            .bind(id.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
-        Ok(done.rows_affected() == 1)
+        let reason = reason.as_str();
+        let changed = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(REVOKE_SESSION)?
+                    .execute(params![ms(now), reason, id.as_bytes()])
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn revoke_user_sessions(
@@ -331,33 +582,51 @@ impl Store for SqliteStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(reason.as_str())
-        .bind(user_id.as_bytes().as_slice())
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
-        Ok(done.rows_affected())
+        let reason = reason.as_str();
+        let changed = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
+                    ms(now),
+                    reason,
+                    user_id.as_bytes()
+                ])
+            })
+            .await?;
+        Ok(changed as u64)
     }
 
     async fn unrevoked_sessions(
         &self,
         user_id: Option<Uuid>,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} WHERE s.revoked_at IS NULL AND (?1 IS NULL OR s.user_id = ?1) \
-             ORDER BY s.last_used_at DESC"
-        );
-        sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.map(|u| u.as_bytes().to_vec()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(SessionRecord::try_from)
+        sessions(
+            self.readers
+                .read(move |c| {
+                    c.prepare_cached(UNREVOKED_SESSIONS)?
+                        .query_map([user_id.map(|u| u.into_bytes())], SessionRow::read)?
+                        .collect()
+                })
+                .await?,
+        )
+    }
+
+    async fn sessions_revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
+        let rows = self
+            .readers
+            .read(move |c| {
+                c.prepare_cached(SESSIONS_REVOKED_SINCE)?
+                    .query_map([ms(since)], |r| {
+                        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, at)| Ok((uuid(&id)?, Timestamp::from_millis(at))))
             .collect()
     }
 
@@ -367,90 +636,72 @@ impl Store for SqliteStore {
         used_before: Timestamp,
         created_before: Timestamp,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE revoked_at < ? OR last_used_at < ? OR created_at < ?",
-        )
-        .bind(ms(revoked_before))
-        .bind(ms(used_before))
-        .bind(ms(created_before))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn sessions_revoked_since(
-        &self,
-        since: Timestamp,
-    ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
-        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id",
-        )
-        .bind(ms(since))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.into_iter()
-            .map(|(id, at)| Ok((uuid(&id)?, Timestamp::from_millis(at))))
-            .collect()
+        let deleted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(DELETE_SESSIONS)?.execute(params![
+                    ms(revoked_before),
+                    ms(used_before),
+                    ms(created_before)
+                ])
+            })
+            .await?;
+        Ok(deleted as u64)
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.into_iter()
-            .map(|r| {
-                let alg: String = r.try_get("alg").map_err(classify)?;
-                Ok(StoredKey {
-                    kid: r.try_get("kid").map_err(classify)?,
-                    alg: SigningAlg::from_str(&alg)
-                        .map_err(|_| corrupt("unknown key algorithm"))?,
-                    private: SealedBlob {
-                        material: r.try_get("private_key").map_err(classify)?,
-                        sealed: r.try_get("sealed").map_err(classify)?,
-                    },
-                    created_at: Timestamp::from_millis(r.try_get("created_at").map_err(classify)?),
-                    activate_at: Timestamp::from_millis(
-                        r.try_get("activate_at").map_err(classify)?,
-                    ),
-                })
+        self.readers
+            .read(|c| {
+                c.prepare_cached(KEYS)?
+                    .query_map([], |r| {
+                        Ok(KeyRow {
+                            kid: r.get(0)?,
+                            alg: r.get(1)?,
+                            material: r.get(2)?,
+                            sealed: r.get(3)?,
+                            created_at: r.get(4)?,
+                            activate_at: r.get(5)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
+            .await?
+            .into_iter()
+            .map(StoredKey::try_from)
             .collect()
     }
 
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, activate_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(&key.private.material)
-        .bind(key.private.sealed)
-        .bind(ms(key.created_at))
-        .bind(ms(key.activate_at))
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
+        let key = key.clone();
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(INSERT_KEY)?.execute(params![
+                    key.kid,
+                    key.alg.as_str(),
+                    key.private.material,
+                    key.private.sealed,
+                    ms(key.created_at),
+                    ms(key.activate_at)
+                ])
+            })
+            .await?;
         Ok(())
     }
 
     async fn secret(&self, name: &str) -> Result<Option<SealedBlob>, StoreError> {
-        let row = sqlx::query("SELECT material, sealed FROM secrets WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.map(|r| {
-            Ok(SealedBlob {
-                material: r.try_get("material").map_err(classify)?,
-                sealed: r.try_get("sealed").map_err(classify)?,
+        let name = name.to_owned();
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(SECRET)?
+                    .query_row([name], |r| {
+                        Ok(SealedBlob {
+                            material: r.get(0)?,
+                            sealed: r.get(1)?,
+                        })
+                    })
+                    .optional()
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn insert_secret_if_absent(
@@ -458,13 +709,42 @@ impl Store for SqliteStore {
         name: &str,
         secret: &SealedBlob,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO secrets (name, material, sealed) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(&secret.material)
-            .bind(secret.sealed)
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
+        let (name, material, sealed) = (name.to_owned(), secret.material.clone(), secret.sealed);
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(INSERT_SECRET_IF_ABSENT)?
+                    .execute(params![name, material, sealed])
+            })
+            .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file() {
+        assert_eq!(path_of("sqlite://t.db").unwrap(), PathBuf::from("t.db"));
+        assert_eq!(
+            path_of("sqlite:///tmp/t.db").unwrap(),
+            PathBuf::from("/tmp/t.db")
+        );
+        assert_eq!(path_of("sqlite:t.db").unwrap(), PathBuf::from("t.db"));
+        assert_eq!(
+            path_of("sqlite://t.db?mode=rwc").unwrap(),
+            PathBuf::from("t.db")
+        );
+        for bad in [
+            "sqlite::memory:",
+            "sqlite://t.db?mode=ro",
+            "postgres://x",
+            "sqlite://",
+        ] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
     }
 }

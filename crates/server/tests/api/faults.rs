@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera::SettingsArgs;
-use tessera_core::{Clock, ManualClock, SystemClock};
+use tessera_core::{Clock, ManualClock, Store, SystemClock};
 use tessera_store_postgres::testing::throwaway_database;
 
 use crate::helpers::*;
@@ -875,4 +875,125 @@ async fn killing_one_of_two_instances_under_load_damages_no_session() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
     db.drop_db().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A crash on SQLite.
+
+/// Clients refreshing as fast as they can, so that some rotations are always between their
+/// commit and their answer.
+const CRASH_CLIENTS: usize = 16;
+
+/// The only server, on SQLite, killed with `kill -9` in the middle of refresh load, then
+/// restarted on the same file. The store answers a write only after its batch commits, and a
+/// commit in WAL mode is in the operating system's hands even with `synchronous=NORMAL` (only a
+/// power loss could take back the last unsynced commits), so each session must be at the last
+/// token its client received, or one rotation further (committed, its answer lost to the
+/// kill) — never behind, never forked. After the restart each client presents its last token:
+/// either its rotation or, for the lost answers, the grace replay that hands back the lost
+/// successor; then exactly one token per session is current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_on_sqlite_mid_refresh_loses_no_answered_rotation_and_forks_nothing() {
+    let dir = std::env::temp_dir().join(format!("tessera-crash-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}", dir.join("tessera.db").display());
+    let http = reqwest::Client::new();
+    let mut server = Serve::start(&dir, "before", &url, &http).await;
+    let r = http
+        .post(format!("{}/auth/register", server.base))
+        .json(&json!({"username": "loader", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut clients = Vec::new();
+    for _ in 0..CRASH_CLIENTS {
+        clients.push(LoadClient::login(&http, &server.base, "loader").await);
+    }
+    // Each client stops at its first request that does not succeed: the kill.
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            let (http, base) = (http.clone(), server.base.clone());
+            tokio::spawn(async move {
+                while matches!(client.refresh_once(&http, &base).await, Outcome::Ok) {}
+                client
+            })
+        })
+        .collect();
+    tokio::time::sleep(STEADY).await;
+    server.kill();
+    let mut clients = Vec::new();
+    for task in tasks {
+        clients.push(
+            tokio::time::timeout(REQUEST_LIMIT, task)
+                .await
+                .expect("every request ends at the kill")
+                .expect("client task"),
+        );
+    }
+    let refreshed = count(&clients, |a| matches!(a.outcome, Outcome::Ok));
+    assert!(refreshed >= CRASH_CLIENTS, "the load ran before the kill");
+
+    // The file as the kill left it (opening it recovers the WAL), before anything else runs.
+    let store = tessera_store_sqlite::SqliteStore::connect(&url)
+        .await
+        .expect("reopen after the crash");
+    let mut answers_lost = 0;
+    for c in &clients {
+        let received = c.tokens.len() - 1;
+        let record = store
+            .session(c.sid.parse().expect("sid"))
+            .await
+            .expect("read the session")
+            .unwrap_or_else(|| panic!("session {} lost", c.sid));
+        assert_eq!(record.revoked_at, None, "session {} ended", c.sid);
+        let generation = usize::try_from(record.generation).expect("small");
+        let current = current_tokens(&store, &c.sid, &c.tokens).await;
+        if generation == received {
+            assert_eq!(
+                current,
+                [received],
+                "session {}: its last token is current",
+                c.sid
+            );
+        } else {
+            assert_eq!(
+                generation,
+                received + 1,
+                "session {}: at the last token received ({received}) or one further",
+                c.sid
+            );
+            assert!(
+                current.is_empty(),
+                "session {}: no earlier token is current",
+                c.sid
+            );
+            answers_lost += 1;
+        }
+    }
+    store.close().await;
+
+    let server = Serve::start(&dir, "after", &url, &http).await;
+    for c in &mut clients {
+        let sid = c.sid.clone();
+        let outcome = c.refresh_once(&http, &server.base).await;
+        assert!(
+            matches!(outcome, Outcome::Ok),
+            "session {sid}: the last token refreshes after the restart: {outcome:?}"
+        );
+    }
+    let store = tessera_store_sqlite::SqliteStore::connect(&url)
+        .await
+        .expect("open");
+    for c in &clients {
+        assert_session_intact(&store, c, &http, &server.base).await;
+    }
+    store.close().await;
+    eprintln!(
+        "kill -9 on SQLite: {refreshed} refreshes answered before it, {answers_lost} rotations \
+         committed whose answers the kill lost (handed back by the grace rule after the restart)"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
