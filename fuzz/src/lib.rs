@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use tessera_core::Timestamp;
 use tessera_core::access_token::{self, AccessClaims, Expectations};
 use tessera_core::keys::{KeySet, LoadedKey, SealedBlob, SigningAlg, StoredKey};
 use tessera_core::refresh_token::RefreshKey;
+use tessera_core::{InvalidToken, Timestamp};
 use uuid::Uuid;
 
 /// The fuzzing clock: 2027-01-15, seconds since the epoch.
@@ -116,13 +116,20 @@ pub fn claims() -> AccessClaims {
 pub fn key(alg: SigningAlg) -> &'static LoadedKey {
     KEYS.keys()
         .iter()
-        .find(|k| k.alg == alg)
+        .find(|k| k.key.alg() == alg)
         .expect("a fixture key per algorithm")
 }
 
 /// Issues the fixture claims with the key of `alg`.
 pub fn issue(alg: SigningAlg) -> String {
-    access_token::issue(&claims(), key(alg)).expect("the fixture keys sign")
+    access_token::issue(&claims(), &key(alg).key).expect("the fixture keys sign")
+}
+
+/// Verifies `token` at `now` against the fixture keys, exactly as the issuer does: the keys
+/// published at `now` (a token lifetime plus the leeway) are the lookup.
+pub fn verify(token: &str, now: Timestamp) -> Result<AccessClaims, InvalidToken> {
+    let window = Duration::from_secs(LIFETIME_SECS + LEEWAY_SECS);
+    access_token::verify(token, &KEYS.at(now, window), &EXPECT, now)
 }
 
 /// One genuine token per algorithm (index as in [`ALGS`]), issued once per process. EdDSA,
