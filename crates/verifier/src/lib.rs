@@ -212,7 +212,7 @@ struct Inner {
     config: VerifierConfig,
     expect: Expectations,
     http: reqwest::Client,
-    clock: SystemClock,
+    clock: Arc<dyn Clock>,
     keys: RwLock<Arc<PublicKeySet>>,
     /// Held while fetching the JWKS, so concurrent requests with an unknown `kid` wait for one
     /// fetch instead of starting their own.
@@ -258,6 +258,17 @@ impl Verifier {
     /// issuer cannot be reached: a service should not start verifying with nothing to verify
     /// against. Must run inside a Tokio runtime.
     pub async fn connect(config: VerifierConfig) -> Result<Self, Error> {
+        Self::connect_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Verifier::connect`] with the clock that judges `exp`, `nbf` and how long a revocation
+    /// is remembered (tests, or a service that keeps time its own way). Both use this one
+    /// clock, so a clock that lags the issuer's keeps revocations exactly as long as it keeps
+    /// accepting the tokens they end.
+    pub async fn connect_with_clock(
+        config: VerifierConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
         check_url("jwks_url", &config.jwks_url)?;
         if let Some(r) = &config.revocations {
             check_url("revocations url", &r.url)?;
@@ -286,7 +297,7 @@ impl Verifier {
             config,
             expect,
             http,
-            clock: SystemClock,
+            clock,
             keys: RwLock::new(Arc::new(PublicKeySet::default())),
             fetching: tokio::sync::Mutex::new(FetchState {
                 last_unknown_kid_fetch: None,
@@ -444,8 +455,13 @@ impl Inner {
                 config.url
             ))
         })?;
-        // Tokens of sessions ended longer ago than this have all expired.
-        let forget_before = until.minus(self.config.access_ttl + self.config.leeway);
+        // Tokens of sessions ended longer ago than this have all expired, by this verifier's
+        // own clock, the one `exp` is checked with: the issuer's `until` would forget a
+        // revocation early on a verifier whose clock lags, while it still accepts the tokens.
+        let forget_before = self
+            .clock
+            .now()
+            .minus(self.config.access_ttl.saturating_add(self.config.leeway));
         let known = {
             let mut revoked = write(&self.revoked);
             for entry in list.revocations {

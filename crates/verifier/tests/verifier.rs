@@ -448,3 +448,40 @@ async fn dropping_the_last_clone_stops_the_polling() {
         stopped
     );
 }
+
+/// Before: the verifier forgot a revocation by the issuer's clock (`until`) but checked `exp`
+/// by its own, so with a clock two minutes behind it accepted a revoked session's last token
+/// for those two minutes.
+#[tokio::test]
+async fn a_lagging_verifier_remembers_a_revocation_while_it_still_accepts_the_token() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let now = SystemClock.now();
+    let sid = Uuid::new_v4();
+    // Revoked 910 s ago by the issuer's clock, right after its last token was issued: past the
+    // issuer's window (900 s + 5 s), but that token's `exp` is 10 s ago.
+    let revoked_at = now.minus(Duration::from_secs(910));
+    let issued = revoked_at.as_secs();
+    let token = issuer.sign(&AccessClaims {
+        iat: issued,
+        nbf: issued,
+        exp: issued + 900,
+        ..issuer.claims(sid)
+    });
+    issuer.revoke(sid, revoked_at);
+    // The verifier's clock is two minutes behind: for it, the token has 110 s left.
+    let lagging = tessera_core::ManualClock::new(now.minus(Duration::from_secs(120)));
+    let verifier = Verifier::connect_with_clock(
+        issuer.with_revocations(Duration::from_secs(3600)),
+        Arc::new(lagging.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(verifier.is_revoked(sid));
+    let refused = verifier.verify(&token).await.unwrap_err();
+    assert!(refused.is_invalid_token(), "{refused:?}");
+    // Once its own clock says the token has expired (plus the leeway), it may forget.
+    lagging.advance(Duration::from_secs(120 + 6));
+    verifier.sync_revocations().await.unwrap();
+    assert!(!verifier.is_revoked(sid));
+    assert!(verifier.verify(&token).await.is_err(), "expired by now");
+}
