@@ -807,6 +807,17 @@ impl Drop for Serve {
     }
 }
 
+/// Registers the user every load client of the process tests logs in as.
+async fn register_loader(http: &reqwest::Client, base: &str) {
+    let r = http
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"username": "loader", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 /// Two `tessera serve` processes on one PostgreSQL database, clients refreshing on both, and
 /// one killed with `kill -9` mid-load: the other keeps serving every client, and no session is
 /// damaged (a rotation committed by the dead instance whose answer was lost is handed back by
@@ -822,13 +833,7 @@ async fn killing_one_of_two_instances_under_load_damages_no_session() {
     let mut a = Serve::start(&dir, "a", db.url(), &http).await;
     let b = Serve::start(&dir, "b", db.url(), &http).await;
 
-    let r = http
-        .post(format!("{}/auth/register", a.base))
-        .json(&json!({"username": "loader", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(r.status(), StatusCode::CREATED);
+    register_loader(&http, &a.base).await;
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
         let base = if i % 2 == 0 { &a.base } else { &b.base };
@@ -899,13 +904,7 @@ async fn killing_the_server_on_sqlite_mid_refresh_loses_no_answered_rotation_and
     let url = format!("sqlite://{}", dir.join("tessera.db").display());
     let http = reqwest::Client::new();
     let mut server = Serve::start(&dir, "before", &url, &http).await;
-    let r = http
-        .post(format!("{}/auth/register", server.base))
-        .json(&json!({"username": "loader", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(r.status(), StatusCode::CREATED);
+    register_loader(&http, &server.base).await;
     let mut clients = Vec::new();
     for _ in 0..CRASH_CLIENTS {
         clients.push(LoadClient::login(&http, &server.base, "loader").await);
