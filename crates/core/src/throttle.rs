@@ -76,8 +76,7 @@ impl LoginThrottle {
 
     /// Starts a login attempt: `Err(retry_after)` while `user_key` or `ip` is held; otherwise the
     /// attempt is counted as a failure at once, so concurrent guesses are held as if they came
-    /// one at a time. A right password then takes it back ([`LoginThrottle::record_success`]
-    /// and [`LoginThrottle::refund_ip`]).
+    /// one at a time. A right password then takes it back ([`LoginThrottle::succeeded`]).
     pub fn begin(
         &mut self,
         user_key: &str,
@@ -148,20 +147,21 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful login clears the username's failures.
-    pub fn record_success(&mut self, user_key: &str) {
-        self.users.remove(user_key);
-    }
-
-    /// Takes back the count of an attempt from `ip` that [`LoginThrottle::begin`] made at
-    /// `started` and that turned out to be a success, so that many rightful users behind one
-    /// address (a NAT) do not spend its failure budget.
-    pub fn refund_ip(&mut self, ip: Option<IpAddr>, started: Timestamp) {
+    /// A right password for an attempt [`LoginThrottle::begin`] started at `started`: the
+    /// username's failures are cleared, and the attempt's count is taken back from `ip`, so
+    /// that many rightful users behind one address (a NAT) do not spend its failure budget.
+    pub fn succeeded(&mut self, user_key: &str, ip: Option<IpAddr>, started: Timestamp) {
+        self.record_success(user_key);
         if let Some(w) = ip.and_then(|ip| self.ips.get_mut(&ip_key(ip)))
             && w.started <= started
         {
             w.count = w.count.saturating_sub(1);
         }
+    }
+
+    /// Clears the username's failures.
+    fn record_success(&mut self, user_key: &str) {
+        self.users.remove(user_key);
     }
 
     /// Drops entries that no longer hold anything back. A username's count is forgotten once it
@@ -306,8 +306,7 @@ mod tests {
         for i in 0..100 {
             let user = format!("user{i}");
             assert!(t.begin(&user, ip, at(0)).is_ok(), "login {i}");
-            t.record_success(&user);
-            t.refund_ip(ip, at(0));
+            t.succeeded(&user, ip, at(0));
         }
     }
 

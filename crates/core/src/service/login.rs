@@ -45,11 +45,7 @@ impl Tessera {
                 return Err(Error::InvalidCredentials);
             }
         };
-        {
-            let mut throttle = self.lock_throttle();
-            throttle.record_success(&key);
-            throttle.refund_ip(client.ip, started);
-        }
+        self.lock_throttle().succeeded(&key, client.ip, started);
 
         let session_id = Uuid::new_v4();
         let token = self.refresh_key.first(session_id, random_bytes::<32>()?);
