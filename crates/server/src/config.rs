@@ -265,6 +265,13 @@ settings! {
         default: "7d",
         parse: |t| duration_within(t, Duration::ZERO, 3660 * DAY),
     }
+    /// How long a stopping server (SIGTERM, Ctrl-C) lets open requests finish before it exits
+    shutdown_grace: Duration {
+        flag: shutdown_grace,
+        env: "TESSERA_SHUTDOWN_GRACE",
+        default: "10s",
+        parse: |t| duration_within(t, Duration::ZERO, 10 * MINUTE),
+    }
     /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
     /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
     /// flag shows in `ps`

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use tessera::{Config, SettingsArgs, build_app, serve, spawn_background_jobs};
+use tessera::{Config, SettingsArgs, build_app, spawn_background_jobs};
 use tessera_core::{Error, SystemClock, Tessera, Timestamp};
 use tokio::net::TcpListener;
 
@@ -175,7 +175,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         "Tessera listening on http://{bound} (issuer {})",
         app.issuer
     );
-    serve(listener, app.router, shutdown_signal()).await?;
+    tessera::serve_draining(listener, app.router, shutdown_signal(), config.shutdown_grace).await?;
     jobs.abort();
     Ok(())
 }

@@ -197,6 +197,7 @@ impl Cli {
             let child = ChildGuard(cmd.spawn().expect("start tessera serve"));
             let mut server = Server {
                 child,
+                stderr: err.clone(),
                 base: format!("http://127.0.0.1:{port}"),
                 http: reqwest::Client::builder()
                     .pool_max_idle_per_host(0)
@@ -231,6 +232,8 @@ impl Drop for ChildGuard {
 /// A running `tessera serve`; killed on drop.
 struct Server {
     child: ChildGuard,
+    /// Where its log goes.
+    stderr: PathBuf,
     base: String,
     http: reqwest::Client,
 }
@@ -256,6 +259,30 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit; returns how long
+    /// that took and its log.
+    fn terminate(&mut self) -> (Duration, String) {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait for tessera") {
+                assert!(status.success(), "a SIGTERM is a clean exit: {status}");
+                return (started.elapsed(), read_lossy(&self.stderr));
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "tessera serve still running {DEADLINE:?} after SIGTERM; log: {}",
+                read_lossy(&self.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -693,4 +720,43 @@ async fn closed_registration_refuses_sign_ups_while_user_add_still_works() {
     let listing = users.ok();
     assert!(listing.contains("\tdave\t"), "{listing}");
     assert!(!listing.contains("mallory"), "{listing}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_for_the_grace_period_and_a_client_stalled_mid_body_does_not_hold_it() {
+    use std::io::Read;
+
+    let cli = Cli::new();
+    // Control: nothing open, so the drain ends at once.
+    let mut idle = cli.serve(&[]).await;
+    let (_, log) = idle.terminate();
+    assert!(log.contains("draining open connections"), "{log}");
+    assert!(log.contains("drained; shut down"), "{log}");
+
+    let mut server = cli.serve(&[("TESSERA_SHUTDOWN_GRACE", "1s")]).await;
+    // Half of a login body, then nothing: the request stays in flight.
+    let mut stalled =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).expect("connect");
+    let head = "POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"username\": \"alice\",";
+    stalled.write_all(head.as_bytes()).expect("send half");
+    // The server has the request once a request after it on another connection is answered.
+    let (status, _) = server.login("nobody", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (took, log) = server.terminate();
+    assert!(log.contains("drain bound reached"), "{log}");
+    // The request-body deadline (10 s) would end it too; the drain bound (1 s) comes first.
+    assert!(
+        took < Duration::from_secs(8),
+        "exited {took:?} after SIGTERM with a 1s grace; log: {log}"
+    );
+    // The stalled client's connection is closed, unanswered.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut rest = Vec::new();
+    // A close or a reset, depending on what was left unread; either way no response.
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
 }
