@@ -265,6 +265,16 @@ settings! {
         default: "7d",
         parse: |t| duration_within(t, Duration::ZERO, 3660 * DAY),
     }
+    /// Address to serve GET /metrics on instead of the public one (e.g. on a private network)
+    metrics_bind: Option<SocketAddr> {
+        flag: metrics_bind,
+        env: "TESSERA_METRICS_BIND",
+        unset: "unset: /metrics on the listen address",
+        parse: |t| t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{t}` is not an address like 10.0.0.5:9090")),
+    }
     /// How long a stopping server (SIGTERM, Ctrl-C) lets open requests finish before it exits
     shutdown_grace: Duration {
         flag: shutdown_grace,

@@ -5,6 +5,7 @@
 //! Start at [`build_app`] and [`serve`].
 
 pub mod config;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,8 +41,10 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// A ready-to-serve application.
 pub struct App {
-    /// The whole HTTP API.
+    /// The whole HTTP API (with `/metrics`, unless `TESSERA_METRICS_BIND` is set).
     pub router: Router,
+    /// `/metrics` alone, to serve on `TESSERA_METRICS_BIND` when it is set.
+    pub metrics_router: Option<Router>,
     /// The session service behind it.
     pub tessera: Arc<Tessera>,
     /// The issuer it signs as.
@@ -68,16 +71,26 @@ pub async fn build_app(
         cookie_secure: config.cookie_secure,
         cookie_path: "/auth".into(),
         trusted_proxies: config.trusted_proxies.clone(),
-        metrics,
+        // `/metrics` is the server's own (below): it adds the gauges read at scrape time.
+        metrics: None,
         revocations_token: config.revocations_token.clone(),
         hsts_max_age: config.hsts_for(&issuer),
     };
     // Request spans (method, path, status, latency) at debug level; headers, which carry
     // tokens, are not recorded.
-    let router = with_timeouts(tessera_http::router(AppState::new(tessera.clone(), http)))
+    let mut router = tessera_http::router(AppState::new(tessera.clone(), http));
+    let mut metrics_router = None;
+    if let Some(handle) = metrics {
+        match config.metrics_bind {
+            None => router = router.merge(telemetry::metrics_router(handle, tessera.clone())),
+            Some(_) => metrics_router = Some(telemetry::private_router(handle, tessera.clone())),
+        }
+    }
+    let router = with_timeouts(router.layer(axum::middleware::from_fn(telemetry::track_requests)))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App {
         router,
+        metrics_router,
         tessera,
         issuer,
     })

@@ -156,9 +156,8 @@ async fn open_service(config: &Config) -> anyhow::Result<Tessera> {
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
     init_tracing();
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
+    let metrics =
+        tessera::telemetry::install_recorder().context("cannot install the metrics recorder")?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -175,7 +174,37 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         "Tessera listening on http://{bound} (issuer {})",
         app.issuer
     );
-    tessera::serve_draining(listener, app.router, shutdown_signal(), config.shutdown_grace).await?;
+    // One signal stops both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let private = match (config.metrics_bind, app.metrics_router) {
+        (Some(addr), Some(router)) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (TESSERA_METRICS_BIND)"))?;
+            tracing::info!(address = %addr, "serving /metrics on its own address");
+            Some(tokio::spawn(tessera::serve_draining(
+                listener,
+                router,
+                when_stopped(),
+                config.shutdown_grace,
+            )))
+        }
+        _ => None,
+    };
+    tessera::serve_draining(listener, app.router, when_stopped(), config.shutdown_grace).await?;
+    if let Some(private) = private {
+        private.await??;
+    }
     jobs.abort();
     Ok(())
 }

@@ -330,6 +330,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn pool_status(&self) -> Option<tessera_core::PoolStatus> {
+        Some(tessera_core::PoolStatus {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: MAX_CONNECTIONS,
+        })
+    }
+
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, created_at) \

@@ -428,6 +428,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    /// The writer's connection and the readers'.
+    fn pool_status(&self) -> Option<tessera_core::PoolStatus> {
+        let (open, idle, most) = self.readers.status();
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Some(tessera_core::PoolStatus {
+            open: 1 + n(open),
+            idle: n(idle),
+            max: 1 + n(most),
+        })
+    }
+
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let (id, name, key) = (user.id, user.username.clone(), user.username_key());
         let (hash, at) = (user.password_hash.clone(), ms(user.created_at));

@@ -72,7 +72,7 @@ impl Tessera {
         self.issue(&record, token.encode(), now)
     }
 
-    fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+    pub(super) fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
         // The throttle holds counters only; after a panic elsewhere they are still usable.
         self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }

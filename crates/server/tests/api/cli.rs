@@ -261,6 +261,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `GET url` (a whole URL): status and body.
+    async fn get(&self, url: &str) -> (StatusCode, String) {
+        let r = self.http.get(url).send().await.expect("request");
+        (r.status(), r.text().await.expect("body"))
+    }
+
     /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit; returns how long
     /// that took and its log.
     fn terminate(&mut self) -> (Duration, String) {
@@ -759,4 +765,119 @@ async fn sigterm_drains_for_the_grace_period_and_a_client_stalled_mid_body_does_
     // A close or a reset, depending on what was left unread; either way no response.
     let _ = stalled.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}
+
+/// Every sample's metric family has a `# HELP` and a `# TYPE` line.
+fn assert_every_metric_described(text: &str) {
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+            .unwrap_or(name);
+        for kind in ["HELP", "TYPE"] {
+            assert!(
+                text.contains(&format!("# {kind} {family} ")),
+                "no # {kind} for {family}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_all_described_from_the_start_and_time_requests_per_route_template() {
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+
+    // Before any login or refresh: every metric is there, described, counters at zero.
+    let (status, first) = server.get(&server.url("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    for name in [
+        "tessera_logins_total",
+        "tessera_refreshes_total",
+        "tessera_refresh_grace_replays_total",
+        "tessera_refresh_reuse_detected_total",
+        "tessera_db_connections",
+        "tessera_db_connections_max",
+        "tessera_throttle_tracked_names",
+        "tessera_throttle_tracked_addresses",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+    ] {
+        assert!(first.contains(&format!("# HELP {name} ")), "{name}: {first}");
+        assert!(first.contains(&format!("# TYPE {name} ")), "{name}: {first}");
+    }
+    assert!(
+        first.contains("tessera_logins_total{outcome=\"failed\"} 0"),
+        "{first}"
+    );
+    assert!(first.contains("tessera_throttle_tracked_names 0"), "{first}");
+    assert!(first.contains("tessera_db_connections_max 5"), "{first}");
+    assert_every_metric_described(&first);
+
+    let (sid, _) = server.signed_in("alice", PASSWORD).await;
+    let (status, _) = server.login("alice", "not the password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = server
+        .http
+        .delete(server.url(&format!("/auth/sessions/{sid}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no access token");
+    let (status, _) = server.get(&server.url("/no/such/path")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, text) = server.get(&server.url("/metrics")).await;
+    assert_every_metric_described(&text);
+    assert!(
+        text.contains("# TYPE tessera_http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    for series in [
+        "route=\"/auth/login\",status=\"2xx\"",
+        "route=\"/auth/login\",status=\"4xx\"",
+        "route=\"/auth/sessions/{id}\",status=\"4xx\"",
+        "route=\"unmatched\",status=\"4xx\"",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "tessera_http_request_duration_seconds_count{{{series}}} 1"
+            )),
+            "{series}: {text}"
+        );
+    }
+    assert!(!text.contains(&sid), "a raw path is never a label: {text}");
+    assert!(!text.contains("/no/such/path"), "{text}");
+    assert!(
+        text.contains("tessera_logins_total{outcome=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tessera_throttle_tracked_names 1"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_bind_serves_metrics_on_its_own_address_and_not_on_the_public_one() {
+    let cli = Cli::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let private = format!("http://127.0.0.1:{port}");
+    let server = cli
+        .serve(&[("TESSERA_METRICS_BIND", &format!("127.0.0.1:{port}"))])
+        .await;
+    let (status, text) = server.get(&format!("{private}/metrics")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("# TYPE tessera_logins_total counter"), "{text}");
+    let (status, _) = server.get(&server.url("/metrics")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not on the public address");
+    let (status, _) = server.get(&format!("{private}/healthz")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the private address has /metrics only");
+    let (status, _) = server.get(&server.url("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
 }
