@@ -206,6 +206,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         private.await??;
     }
     jobs.abort();
+    tracing::info!("tessera stopped");
     Ok(())
 }
 
@@ -223,8 +224,10 @@ fn redact_url(url: &str) -> String {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, not in a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

@@ -64,11 +64,11 @@ pub fn describe() {
         REUSE_DETECTED,
         "Refresh tokens used twice outside the grace window (each ended its session)"
     );
+    describe_gauge!(DB_CONNECTIONS, "Database connections by state: open, idle");
     describe_gauge!(
-        DB_CONNECTIONS,
-        "Database connections by state: open, idle"
+        DB_CONNECTIONS_MAX,
+        "The most database connections the store opens"
     );
-    describe_gauge!(DB_CONNECTIONS_MAX, "The most database connections the store opens");
     describe_gauge!(
         THROTTLE_NAMES,
         "Usernames the login throttle holds failure counts for"

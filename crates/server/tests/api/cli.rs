@@ -769,7 +769,10 @@ async fn sigterm_drains_for_the_grace_period_and_a_client_stalled_mid_body_does_
 
 /// Every sample's metric family has a `# HELP` and a `# TYPE` line.
 fn assert_every_metric_described(text: &str) {
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let name = line.split(['{', ' ']).next().unwrap_or_default();
         let family = ["_bucket", "_sum", "_count"]
             .iter()
@@ -808,14 +811,23 @@ async fn metrics_are_all_described_from_the_start_and_time_requests_per_route_te
         "process_open_fds",
         "process_max_fds",
     ] {
-        assert!(first.contains(&format!("# HELP {name} ")), "{name}: {first}");
-        assert!(first.contains(&format!("# TYPE {name} ")), "{name}: {first}");
+        assert!(
+            first.contains(&format!("# HELP {name} ")),
+            "{name}: {first}"
+        );
+        assert!(
+            first.contains(&format!("# TYPE {name} ")),
+            "{name}: {first}"
+        );
     }
     assert!(
         first.contains("tessera_logins_total{outcome=\"failed\"} 0"),
         "{first}"
     );
-    assert!(first.contains("tessera_throttle_tracked_names 0"), "{first}");
+    assert!(
+        first.contains("tessera_throttle_tracked_names 0"),
+        "{first}"
+    );
     assert!(first.contains("tessera_db_connections_max 5"), "{first}");
     assert_every_metric_described(&first);
 
@@ -873,11 +885,82 @@ async fn metrics_bind_serves_metrics_on_its_own_address_and_not_on_the_public_on
         .await;
     let (status, text) = server.get(&format!("{private}/metrics")).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert!(text.contains("# TYPE tessera_logins_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE tessera_logins_total counter"),
+        "{text}"
+    );
     let (status, _) = server.get(&server.url("/metrics")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not on the public address");
     let (status, _) = server.get(&format!("{private}/healthz")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the private address has /metrics only");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the private address has /metrics only"
+    );
     let (status, _) = server.get(&server.url("/healthz")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_log_is_plain_text_and_names_failed_logins_and_lockouts_without_the_password() {
+    const WRONG: &str = "not the password at all";
+    let cli = Cli::new();
+    cli.add_user("alice", PASSWORD);
+    let mut server = cli.serve(&[("TESSERA_REUSE_GRACE", "0s")]).await;
+
+    let (status, _) = server.login("alice", WRONG).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An unknown name, until the throttle holds it (5 free failures, then doubling delays
+    // from 1 s, which outgrow even a slow debug-build password check).
+    let mut held = false;
+    for _ in 0..12 {
+        let (status, _) = server.login("mallory", WRONG).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            held = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(held, "mallory was never throttled");
+    // A reused refresh token: the security warning names the client's address.
+    let (_, first) = server.signed_in("alice", PASSWORD).await;
+    assert_eq!(server.refresh(&first).await.0, StatusCode::OK);
+    assert_eq!(server.refresh(&first).await.0, StatusCode::UNAUTHORIZED);
+
+    let (_, log) = server.terminate();
+    assert!(!log.contains('\u{1b}'), "no colour codes in a file: {log}");
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} line in {log}"))
+            .to_owned()
+    };
+    let wrong = line("login failed: wrong password");
+    assert!(
+        wrong.contains(" INFO ") && wrong.contains("user_id="),
+        "{wrong}"
+    );
+    assert!(wrong.contains("ip=127.0.0.1"), "{wrong}");
+    let unknown = line("login failed: no such user");
+    assert!(unknown.contains("username_hash="), "{unknown}");
+    assert!(
+        !unknown.contains("mallory"),
+        "the name is hashed: {unknown}"
+    );
+    let throttled = line("login throttled");
+    assert!(
+        throttled.contains(" INFO ") && throttled.contains("username_hash="),
+        "{throttled}"
+    );
+    let reused = line("refresh token reuse detected");
+    assert!(reused.contains("ip=127.0.0.1"), "{reused}");
+    assert!(!log.contains("Some("), "fields are printed plainly: {log}");
+    assert!(!log.contains(WRONG), "never the password: {log}");
+    for step in [
+        "draining open connections",
+        "drained; shut down",
+        "tessera stopped",
+    ] {
+        line(step);
+    }
 }

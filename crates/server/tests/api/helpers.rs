@@ -40,9 +40,7 @@ pub(crate) use on_both_backends;
 fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
-        .get_or_init(|| {
-            tessera::telemetry::install_recorder().expect("install recorder")
-        })
+        .get_or_init(|| tessera::telemetry::install_recorder().expect("install recorder"))
         .clone()
 }
 
