@@ -95,6 +95,8 @@ enum KeysCommand {
     List,
     /// Add a new signing key (published at once, signing 20 s later)
     Rotate,
+    /// Print a fresh key-encryption key for TESSERA_KEY_ENCRYPTION_KEY (stores nothing)
+    NewKek,
 }
 
 fn main() {
@@ -129,6 +131,13 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Admin(AdminCommand::Keys {
+        command: KeysCommand::NewKek,
+    }) = cli.command
+    {
+        // Needs no settings and no database.
+        return print_new_kek();
+    }
     let mut settings = cli.settings;
     settings.demo = matches!(cli.command, Command::Serve { demo: true });
     let config = Config::resolve(settings)?;
@@ -164,7 +173,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     if config.kek.is_none() {
         tracing::warn!(
-            "TESSERA_KEY_ENCRYPTION_KEY is not set: private keys are stored unsealed in the database"
+            "TESSERA_KEY_ENCRYPTION_KEY is not set: private keys are stored unsealed in the \
+             database, so a copy of it is enough to sign tokens. Set it to the output of \
+             `tessera keys new-kek` (kept apart from the database and its backups) to seal the \
+             keys created from then on"
         );
     }
     let app = build_app(&config, bound, Some(metrics), Arc::new(SystemClock)).await?;
@@ -365,6 +377,7 @@ async fn run_keys(tessera: &Tessera, command: KeysCommand) -> anyhow::Result<()>
                 );
             }
         }
+        KeysCommand::NewKek => print_new_kek()?,
         KeysCommand::Rotate => {
             let key = tessera.rotate_keys().await?;
             println!(
@@ -375,6 +388,11 @@ async fn run_keys(tessera: &Tessera, command: KeysCommand) -> anyhow::Result<()>
             );
         }
     }
+    Ok(())
+}
+
+fn print_new_kek() -> anyhow::Result<()> {
+    println!("{}", tessera_core::Kek::generate_text()?);
     Ok(())
 }
 

@@ -964,3 +964,83 @@ async fn the_log_is_plain_text_and_names_failed_logins_and_lockouts_without_the_
         line(step);
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    let mut server = cli.serve(&[]).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", cli.db_path().display());
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path}: {mode:o}");
+    }
+    let (_, log) = server.terminate();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("TESSERA_KEY_ENCRYPTION_KEY is not set"))
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(warning.contains("tessera keys new-kek"), "{warning}");
+}
+
+#[test]
+fn keys_new_kek_prints_a_key_the_key_encryption_key_setting_accepts_and_touches_no_database() {
+    let cli = Cli::new();
+    let first = cli.run(&["keys", "new-kek"]);
+    let key = first.ok().trim().to_owned();
+    assert_eq!(first.stdout.lines().count(), 1, "{first:?}");
+    assert_ne!(
+        cli.run(&["keys", "new-kek"]).ok().trim(),
+        key,
+        "fresh each time"
+    );
+    assert!(!cli.db_path().exists(), "new-kek opened the database");
+
+    let mut migrate = cli.command(&["migrate"]);
+    migrate.env("TESSERA_KEY_ENCRYPTION_KEY", &key);
+    cli.finish(migrate, None).ok();
+    let mut serve_check = cli.command(&["keys", "list"]);
+    serve_check.env("TESSERA_KEY_ENCRYPTION_KEY", &key);
+    cli.finish(serve_check, None).ok();
+    // The key sealed what it created: without it the database's keys cannot be opened.
+    cli.run(&["keys", "list"]).one_line_error();
+}
+
+#[test]
+fn a_sqlite_file_in_a_missing_directory_is_refused_naming_the_directory() {
+    let cli = Cli::new();
+    let missing = cli.dir.join("no-such-dir");
+    let url = format!("sqlite://{}/t.db", missing.display());
+    let run = cli.run(&["migrate", "--database", &url]);
+    let line = run.one_line_error();
+    assert!(
+        line.contains(&format!(
+            "the directory {} does not exist",
+            missing.display()
+        )),
+        "{line}"
+    );
+    // Control: the same name in a directory that exists.
+    let url = format!("sqlite://{}/t2.db", cli.dir.display());
+    cli.run(&["migrate", "--database", &url]).ok();
+}
+
+#[test]
+fn an_unreachable_postgresql_is_refused_naming_its_address_and_the_reason() {
+    let cli = Cli::new();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let url = format!("postgres://tessera@127.0.0.1:{port}/test");
+    let run = cli.run(&["migrate", "--database", &url]);
+    let line = run.one_line_error();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    assert!(line.to_lowercase().contains("connection refused"), "{line}");
+    assert!(!line.contains("pool timed out"), "{line}");
+}
