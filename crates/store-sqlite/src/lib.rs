@@ -147,6 +147,11 @@ impl SqliteStore {
     }
 }
 
+/// The file a `sqlite:` URL names (an error for URLs the store refuses).
+pub fn database_path(url: &str) -> Result<PathBuf, StoreError> {
+    path_of(url)
+}
+
 /// The file a `sqlite:` URL names.
 fn path_of(url: &str) -> Result<PathBuf, StoreError> {
     let invalid =

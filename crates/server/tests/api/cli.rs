@@ -83,6 +83,14 @@ impl Cli {
         }
     }
 
+    /// [`Cli::new`] with its database created (`tessera migrate`): the admin commands never
+    /// create one.
+    fn migrated() -> Self {
+        let cli = Self::new();
+        cli.run(&["migrate"]).ok();
+        cli
+    }
+
     fn db_path(&self) -> PathBuf {
         self.dir.join("t.db")
     }
@@ -363,7 +371,7 @@ fn migrate_succeeds_on_a_fresh_database_and_again_on_a_migrated_one() {
 
 #[test]
 fn user_add_reads_the_password_from_stdin_and_names_are_unique_without_regard_to_case() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let out = cli.run_with_stdin(
         &["user", "add", "alice", "--password-stdin"],
         &format!("{PASSWORD}\n"),
@@ -390,7 +398,7 @@ fn user_add_reads_the_password_from_stdin_and_names_are_unique_without_regard_to
 
 #[test]
 fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let long = "x".repeat(65);
     for name in ["a b", "ab", "bob!", long.as_str()] {
         let run = cli.run_with_stdin(
@@ -412,24 +420,32 @@ fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
             "{password:?}: {run:?}"
         );
     }
-    assert_eq!(cli.run(&["user", "list"]).ok().trim(), "", "nobody added");
+    assert_eq!(
+        cli.run(&["user", "list"]).ok().trim(),
+        "ID\tUSERNAME\tCREATED",
+        "nobody added: the header alone"
+    );
 }
 
 #[test]
 fn user_list_lists_every_added_user() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     cli.run(&["user", "add", "bob"]).ok();
     let list = cli.run(&["user", "list"]);
     let listing = list.ok();
-    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert_eq!(
+        listing.lines().count(),
+        3,
+        "a header and two users: {listing}"
+    );
     assert_eq!(lines_with(listing, "\talice\t").len(), 1, "{listing}");
     assert_eq!(lines_with(listing, "\tbob\t").len(), 1, "{listing}");
 }
 
 #[tokio::test]
 async fn user_add_without_password_stdin_prints_a_password_that_logs_in() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let out = cli.run(&["user", "add", "bob"]);
     let password = out
         .ok()
@@ -454,7 +470,7 @@ async fn user_add_without_password_stdin_prints_a_password_that_logs_in() {
 
 #[tokio::test]
 async fn sessions_list_shows_a_login_and_revoking_it_ends_its_refreshes() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let server = cli.serve(&[]).await;
     // The password was piped with a newline: the newline is not part of it.
@@ -485,7 +501,7 @@ async fn sessions_list_shows_a_login_and_revoking_it_ends_its_refreshes() {
 
 #[tokio::test]
 async fn sessions_revoke_with_user_revokes_every_session_of_that_user_and_no_other() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     cli.add_user("bob", PASSWORD);
     let server = cli.serve(&[]).await;
@@ -506,19 +522,21 @@ async fn sessions_revoke_with_user_revokes_every_session_of_that_user_and_no_oth
 
     let listing = cli.run(&["sessions", "list"]);
     let listing = listing.ok();
-    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert_eq!(listing.lines().count(), 2, "a header and bob's: {listing}");
     assert!(listing.contains(&bob_sid), "{listing}");
     assert_eq!(
         cli.run(&["sessions", "list", "--user", "alice"])
             .ok()
-            .trim(),
-        ""
+            .lines()
+            .count(),
+        1,
+        "the header alone"
     );
 }
 
 #[test]
 fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one_line() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let unknown = uuid::Uuid::new_v4().to_string();
     cli.run(&["sessions", "revoke", &unknown]).one_line_error();
@@ -527,10 +545,16 @@ fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one
         malformed.one_line_error().contains("not-a-uuid"),
         "{malformed:?}"
     );
-    cli.run(&["sessions", "list", "--user", "nobody"])
-        .one_line_error();
-    cli.run(&["sessions", "revoke", "--user", "nobody"])
-        .one_line_error();
+    for args in [
+        &["sessions", "list", "--user", "nobody"][..],
+        &["sessions", "revoke", "--user", "nobody"],
+    ] {
+        let run = cli.run(args);
+        assert!(
+            run.one_line_error().contains("no user named nobody"),
+            "{run:?}"
+        );
+    }
     cli.run(&["sessions", "revoke"]).one_line_error();
     cli.run(&["sessions", "revoke", &unknown, "--user", "alice"])
         .one_line_error();
@@ -538,7 +562,7 @@ fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one
 
 #[test]
 fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let url = cli.url();
     // This test names its database with the flag only.
     let run = |args: &[&str]| {
@@ -551,6 +575,7 @@ fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
     let lines: Vec<Vec<&str>> = before
         .ok()
         .lines()
+        .skip(1)
         .map(|l| l.split('\t').collect())
         .collect();
     assert_eq!(lines.len(), 1, "{before:?}");
@@ -570,6 +595,7 @@ fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
     let lines: Vec<Vec<&str>> = after
         .ok()
         .lines()
+        .skip(1)
         .map(|l| l.split('\t').collect())
         .collect();
     assert_eq!(lines.len(), 2, "{after:?}");
@@ -790,7 +816,7 @@ fn assert_every_metric_described(text: &str) {
 
 #[tokio::test]
 async fn metrics_are_all_described_from_the_start_and_time_requests_per_route_template() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let server = cli.serve(&[]).await;
 
@@ -904,7 +930,7 @@ async fn metrics_bind_serves_metrics_on_its_own_address_and_not_on_the_public_on
 #[tokio::test]
 async fn the_log_is_plain_text_and_names_failed_logins_and_lockouts_without_the_password() {
     const WRONG: &str = "not the password at all";
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let mut server = cli.serve(&[("TESSERA_REUSE_GRACE", "0s")]).await;
 
@@ -1043,4 +1069,152 @@ fn an_unreachable_postgresql_is_refused_naming_its_address_and_the_reason() {
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
     assert!(line.to_lowercase().contains("connection refused"), "{line}");
     assert!(!line.contains("pool timed out"), "{line}");
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_never_create_a_database_and_say_where_they_looked() {
+    let cli = Cli::new();
+    for args in [
+        &["user", "list"][..],
+        &["user", "add", "alice"],
+        &["sessions", "list"],
+        &["keys", "list"],
+        &["keys", "rotate"],
+    ] {
+        let run = cli.run(args);
+        let line = run.one_line_error();
+        assert!(
+            line.contains(&format!("no database at {}", cli.db_path().display())),
+            "{args:?}: {line}"
+        );
+        assert!(line.contains("tessera migrate"), "{line}");
+        assert!(!cli.db_path().exists(), "{args:?} created the database");
+    }
+    // Control: once migrated, the same command works.
+    cli.run(&["migrate"]).ok();
+    cli.run(&["user", "list"]).ok();
+}
+
+#[test]
+fn clap_messages_keep_the_missing_argument_and_the_similar_flag_on_one_line() {
+    let cli = Cli::migrated();
+    let missing = cli.run(&["sessions", "revoke"]);
+    let line = missing.one_line_error();
+    assert!(
+        line.contains("required arguments were not provided"),
+        "{line}"
+    );
+    assert!(line.contains("<ID>"), "{line}");
+    let typo = cli.run(&["sessions", "list", "--usr", "alice"]);
+    let line = typo.one_line_error();
+    assert!(line.contains("--usr"), "{line}");
+    assert!(
+        line.contains("a similar argument exists: '--user'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn each_help_lists_its_own_flags_and_serve_names_every_variable() {
+    let cli = Cli::new();
+    let keys = cli.run(&["keys", "list", "--help"]);
+    let text = keys.ok();
+    assert!(
+        text.contains("--json") && text.contains("--database"),
+        "{text}"
+    );
+    for server_only in [
+        "--bind",
+        "--access-ttl",
+        "--revocations-token",
+        "TESSERA_BIND",
+    ] {
+        assert!(!text.contains(server_only), "{server_only} in {text}");
+    }
+    let serve = cli.run(&["serve", "--help"]);
+    let text = serve.ok();
+    for name in [
+        "--demo",
+        "--bind",
+        "TESSERA_BIND",
+        "TESSERA_DATABASE_URL",
+        "TESSERA_ACCESS_TTL",
+        "TESSERA_METRICS_BIND",
+        "TESSERA_SHUTDOWN_GRACE",
+        "TESSERA_KEY_ENCRYPTION_KEY",
+        "TESSERA_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        assert!(text.contains(name), "{name} not in {text}");
+    }
+    // The hidden flags still work where they always did.
+    cli.run(&["migrate", "--access-ttl", "5m"]).ok();
+}
+
+#[test]
+fn an_unknown_tessera_variable_is_a_warning_naming_the_closest_setting() {
+    let cli = Cli::new();
+    let mut typo = cli.command(&["migrate"]);
+    typo.env("TESSERA_ACESS_TTL", "5m");
+    let run = cli.finish(typo, None);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("TESSERA_ACESS_TTL is not a Tessera setting and is ignored (did you mean TESSERA_ACCESS_TTL?)"),
+        "{run:?}"
+    );
+    // Control: the test harness's own variables and the real settings say nothing.
+    let mut harness = cli.command(&["migrate"]);
+    harness
+        .env("TESSERA_TEST_POSTGRES_URL", "postgres://x")
+        .env("TESSERA_ACCESS_TTL", "5m");
+    let run = cli.finish(harness, None);
+    run.ok();
+    assert_eq!(run.stderr, "", "{run:?}");
+}
+
+#[tokio::test]
+async fn list_commands_print_headed_tables_or_json() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+    let (sid, _) = server.signed_in("alice", PASSWORD).await;
+
+    let users = cli.run(&["user", "list"]);
+    assert_eq!(users.ok().lines().next(), Some("ID\tUSERNAME\tCREATED"));
+    let sessions = cli.run(&["sessions", "list"]);
+    assert!(
+        sessions
+            .ok()
+            .starts_with("ID\tUSERNAME\tCREATED\tLAST USED"),
+        "{sessions:?}"
+    );
+    let keys = cli.run(&["keys", "list"]);
+    assert!(keys.ok().starts_with("KID\tALG\tSTATE"), "{keys:?}");
+
+    let json = |args: &[&str]| -> Vec<Value> {
+        let run = cli.run(args);
+        serde_json::from_str(run.ok()).unwrap_or_else(|e| panic!("{args:?}: {e}: {run:?}"))
+    };
+    let users = json(&["user", "list", "--json"]);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["username"], "alice");
+    let sessions = json(&["sessions", "list", "--user", "alice", "--json"]);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], sid.as_str());
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    let keys = json(&["keys", "list", "--json"]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["state"], "signing");
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    let cli = Cli::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = cli.run(&["completions", shell]);
+        assert!(run.ok().contains("sessions"), "{shell}: {run:?}");
+    }
+    cli.run(&["completions", "tcsh"]).one_line_error();
+    assert!(!cli.db_path().exists());
 }
