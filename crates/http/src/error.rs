@@ -18,7 +18,7 @@ pub enum ApiError {
     /// The body is over the 16 KiB limit.
     PayloadTooLarge,
     /// A cookie-authenticated request from a disallowed origin or site.
-    CsrfRejected(&'static str),
+    CsrfRejected(std::borrow::Cow<'static, str>),
     /// No Bearer token was sent.
     MissingBearer,
     /// No route.
@@ -125,7 +125,7 @@ impl ApiError {
             Self::CsrfRejected(m) => (
                 StatusCode::FORBIDDEN,
                 "csrf_rejected",
-                (*m).to_owned(),
+                m.to_string(),
                 None,
             ),
             Self::MissingBearer => (
