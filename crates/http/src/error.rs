@@ -122,12 +122,7 @@ impl ApiError {
                 "request body is over 16 KiB".to_owned(),
                 None,
             ),
-            Self::CsrfRejected(m) => (
-                StatusCode::FORBIDDEN,
-                "csrf_rejected",
-                m.to_string(),
-                None,
-            ),
+            Self::CsrfRejected(m) => (StatusCode::FORBIDDEN, "csrf_rejected", m.to_string(), None),
             Self::MissingBearer => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
