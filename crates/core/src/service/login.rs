@@ -51,7 +51,7 @@ impl Tessera {
                 let ip = client.ip.map(tracing::field::display);
                 match other {
                     Some(user) => {
-                        tracing::info!(user_id = %user.id, ip, "login failed: wrong password")
+                        tracing::info!(user_id = %user.id, ip, "login failed: the password did not match")
                     }
                     None => tracing::info!(
                         username_hash = %username_hash(&key),

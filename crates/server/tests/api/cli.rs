@@ -961,7 +961,7 @@ async fn the_log_is_plain_text_and_names_failed_logins_and_lockouts_without_the_
             .unwrap_or_else(|| panic!("no {needle:?} line in {log}"))
             .to_owned()
     };
-    let wrong = line("login failed: wrong password");
+    let wrong = line("login failed: the password did not match");
     assert!(
         wrong.contains(" INFO ") && wrong.contains("user_id="),
         "{wrong}"
