@@ -53,6 +53,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     ended_sessions_are_deleted(&*store).await;
     keys_and_secrets_round_trip(&*store).await;
     revocations_are_listed_since_a_time(&*store).await;
+    revocations_page_exactly_through_one_millisecond(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -418,7 +419,7 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
     }
     let listed = |since| async move {
         store
-            .sessions_revoked_since(at(since))
+            .revoked_sessions_page(at(since), None, 100)
             .await
             .expect("revoked since")
     };
@@ -455,4 +456,76 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
         "`since` is inclusive"
     );
     assert!(listed(T + 3_001).await.is_empty());
+}
+
+async fn revocations_page_exactly_through_one_millisecond(store: &dyn Store) {
+    // Later than every other check's revocations.
+    const T: i64 = 20_000_000;
+    let (u, other) = (user("kate"), user("liam"));
+    store.insert_user(&u).await.expect("insert");
+    store.insert_user(&other).await.expect("insert");
+    let mut ids = Vec::new();
+    for _ in 0..23 {
+        let s = session(&u, T);
+        store.insert_session(&s).await.expect("insert session");
+        ids.push(s.id);
+    }
+    let before = session(&other, T);
+    store.insert_session(&before).await.expect("insert session");
+    store
+        .revoke_session(before.id, at(T - 1), RevokeReason::Logout)
+        .await
+        .expect("revoke");
+    // A logout everywhere: 23 sessions, one millisecond.
+    let n = store
+        .revoke_user_sessions(u.id, at(T), RevokeReason::LogoutAll)
+        .await
+        .expect("revoke all");
+    assert_eq!(n, 23);
+    ids.sort();
+    let expected: Vec<_> = ids.iter().map(|&id| (id, at(T))).collect();
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .revoked_sessions_page(at(T), after, 5)
+            .await
+            .expect("page");
+        assert!(page.len() <= 5, "at most `limit`");
+        let Some(&(id, revoked_at)) = page.last() else {
+            break;
+        };
+        after = Some((revoked_at, id));
+        pages.push(page);
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![5, 5, 5, 5, 3]
+    );
+    assert_eq!(
+        pages.concat(),
+        expected,
+        "every session once, in id order, the one before `since` left out"
+    );
+    // A position before `since` does not reach behind it; one at the end lists nothing.
+    let from_before = store
+        .revoked_sessions_page(at(T), Some((at(T - 1), before.id)), 100)
+        .await
+        .expect("page");
+    assert_eq!(from_before, expected);
+    let whole = store
+        .revoked_sessions_page(at(T - 1), None, 100)
+        .await
+        .expect("page");
+    assert_eq!(whole.first(), Some(&(before.id, at(T - 1))));
+    assert_eq!(whole.len(), 24);
+    let last = *expected.last().expect("23 of them");
+    assert!(
+        store
+            .revoked_sessions_page(at(T), Some((last.1, last.0)), 100)
+            .await
+            .expect("page")
+            .is_empty()
+    );
 }
