@@ -154,6 +154,15 @@ function showSignedOut(reason) {
 /** @param {unknown} error */
 function describe(error) {
   if (error && typeof error === "object" && "code" in error && typeof error.code === "string") {
+    if (error.code === "csrf_rejected" && error instanceof Error) {
+      const allowed = /allowed origins: (.+)$/.exec(error.message)?.[1];
+      if (allowed) {
+        return (
+          `This page's origin (${location.origin}) is not an allowed origin; the server allows ${allowed}. ` +
+          `Open the page there, or add ${location.origin} to TESSERA_ALLOWED_ORIGINS.`
+        );
+      }
+    }
     const known = ERROR_MESSAGES[error.code];
     if (error.code === "rate_limited" && "retryAfter" in error && typeof error.retryAfter === "number") {
       return `Too many attempts. Try again in ${error.retryAfter} s.`;
@@ -224,6 +233,8 @@ function timeCell(iso) {
   return h("td", { text: when(iso), attrs: { title: new Date(iso).toLocaleString() } });
 }
 
+const SESSION_COLUMNS = ["Device", "IP", "Signed in", "Last used", "Expires", ""];
+
 async function loadSessions() {
   /** @type {SessionInfo[]} */
   let sessions;
@@ -246,11 +257,10 @@ async function loadSessions() {
       ...(session.current ? [h("span", { className: "tag tag-current", text: "This device", attrs: { "data-testid": "current-session" } })] : []),
       h("span", { className: "device-id", text: session.id }),
     ]);
-    return h(
-      "tr",
-      { className: session.current ? "current" : "", attrs: { "data-testid": "session-row", "data-session-id": session.id } },
-      [device, h("td", { className: "mono", text: session.ip ?? "—" }), timeCell(session.created_at), timeCell(session.last_used_at), timeCell(session.expires_at), h("td", {}, [revoke])],
-    );
+    const cells = [device, h("td", { className: "mono", text: session.ip ?? "—" }), timeCell(session.created_at), timeCell(session.last_used_at), timeCell(session.expires_at), h("td", {}, [revoke])];
+    // On a narrow screen each row is a card and each cell names its column (demo.css).
+    cells.forEach((cell, i) => (cell.dataset.label = SESSION_COLUMNS[i]));
+    return h("tr", { className: session.current ? "current" : "", attrs: { "data-testid": "session-row", "data-session-id": session.id } }, cells);
   });
   el.sessionsBody.replaceChildren(...rows);
 }
@@ -395,13 +405,51 @@ onClick(el.logoutAll, () => tessera.logoutAll());
 
 // ---- client events --------------------------------------------------------------------------
 
+// Whether this browser may hold a session cookie: set once a token arrives, cleared when the
+// session ends. A first visit then skips restore(), whose expected 401 Chromium would log as a
+// console error ("Failed to load resource") for a visitor who never signed in.
+const MAYBE_SIGNED_IN = "tessera-demo:maybe-signed-in";
+
+/** @param {boolean} value */
+function rememberSession(value) {
+  try {
+    if (value) localStorage.setItem(MAYBE_SIGNED_IN, "1");
+    else localStorage.removeItem(MAYBE_SIGNED_IN);
+  } catch {
+    // Storage disabled: restore() is then always tried.
+  }
+}
+
+function maybeSignedIn() {
+  try {
+    return localStorage.getItem(MAYBE_SIGNED_IN) !== null;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether the server lets this page's origin use the refresh cookie, asked without a 4xx: the
+ * server answers any OPTIONS request as a CORS preflight, naming the origin only if it is allowed.
+ */
+async function originAllowed() {
+  try {
+    const response = await fetch("/auth/refresh", { method: "OPTIONS" });
+    return response.headers.get("access-control-allow-origin") === location.origin;
+  } catch {
+    return true; // unreachable: restore() is skipped and the first call says so
+  }
+}
+
 tessera.onSessionEnd((reason) => {
+  rememberSession(false);
   demo.ends.push({ reason, at: Date.now() });
   showSignedOut(reason);
   renderCountdown();
 });
 
 tessera.onRefresh((info) => {
+  rememberSession(true);
   logRefresh(info);
   // Signed in here, restored from the cookie, or signed in by another tab.
   if (!signedIn) {
@@ -417,10 +465,14 @@ setInterval(renderCountdown, 100);
 renderCountdown();
 
 try {
-  if (await tessera.restore()) showSignedIn();
+  // A visitor this browser never signed in is signed out without a refresh (and its 401),
+  // unless the server refuses this page's origin: restore() then fails with the reason to show.
+  if ((maybeSignedIn() || !(await originAllowed())) && (await tessera.restore())) showSignedIn();
   else if (!signedIn) showSignedOut(null);
 } catch (error) {
   showSignedOut(null);
-  showNotice(`Could not reach the server to restore the session: ${describe(error)}`, "danger");
+  const code = error && typeof error === "object" && "code" in error ? error.code : undefined;
+  if (code === "csrf_rejected") showNotice(describe(error), "danger", "origin");
+  else showNotice(`Could not reach the server to restore the session: ${describe(error)}`, "danger");
 }
 document.body.dataset.ready = "true";

@@ -85,6 +85,17 @@ impl SessionRecord {
     }
 }
 
+/// A store's database connections at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the store opens.
+    pub max: u32,
+}
+
 /// Where [`Store::revoked_sessions_page`] starts reading: the position just before the first
 /// entry it may list, as `(revoked_at, id)`. Entries at or after `since` are those after
 /// `(since - 1 ms, the greatest id)` (times are whole milliseconds); with `after` as well, the
@@ -108,6 +119,10 @@ pub fn revocation_page_start(
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The store's connections now, for the metrics; `None` (the default) when it cannot tell.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
 
     /// Adds a user; [`StoreError::Conflict`] when the name is taken (compared without case).
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;

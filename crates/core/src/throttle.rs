@@ -74,6 +74,11 @@ impl LoginThrottle {
         }
     }
 
+    /// How many usernames and client addresses it holds failure counts for now.
+    pub fn tracked(&self) -> (usize, usize) {
+        (self.users.len(), self.ips.len())
+    }
+
     /// Starts a login attempt: `Err(retry_after)` while `user_key` or `ip` is held; otherwise the
     /// attempt is counted as a failure at once, so concurrent guesses are held as if they came
     /// one at a time. A right password then takes it back ([`LoginThrottle::succeeded`]).

@@ -18,7 +18,7 @@ pub enum ApiError {
     /// The body is over the 16 KiB limit.
     PayloadTooLarge,
     /// A cookie-authenticated request from a disallowed origin or site.
-    CsrfRejected(&'static str),
+    CsrfRejected(std::borrow::Cow<'static, str>),
     /// No Bearer token was sent.
     MissingBearer,
     /// No route.
@@ -122,12 +122,7 @@ impl ApiError {
                 "request body is over 16 KiB".to_owned(),
                 None,
             ),
-            Self::CsrfRejected(m) => (
-                StatusCode::FORBIDDEN,
-                "csrf_rejected",
-                (*m).to_owned(),
-                None,
-            ),
+            Self::CsrfRejected(m) => (StatusCode::FORBIDDEN, "csrf_rejected", m.to_string(), None),
             Self::MissingBearer => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",

@@ -243,8 +243,14 @@ pub fn check_csrf(headers: &HeaderMap, config: &HttpConfig) -> Result<(), ApiErr
             .to_str()
             .is_ok_and(|o| config.allowed_origins.iter().any(|a| a == o));
         if !allowed {
+            // The allowed origins are no secret (CORS answers them to any page that asks), and
+            // naming them tells the operator of a misconfigured page what to change.
             return Err(ApiError::CsrfRejected(
-                "this origin may not use the refresh cookie",
+                format!(
+                    "this origin may not use the refresh cookie; allowed origins: {}",
+                    config.allowed_origins.join(", ")
+                )
+                .into(),
             ));
         }
     }
@@ -253,13 +259,13 @@ pub fn check_csrf(headers: &HeaderMap, config: &HttpConfig) -> Result<(), ApiErr
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
     {
         return Err(ApiError::CsrfRejected(
-            "cross-site requests may not use the refresh cookie",
+            "cross-site requests may not use the refresh cookie".into(),
         ));
     }
     // A form post needs no CORS preflight; our client sends no body or JSON.
     if headers.get(header::CONTENT_TYPE).is_some() && !is_json(headers) {
         return Err(ApiError::CsrfRejected(
-            "cookie-authenticated requests must not carry a form body",
+            "cookie-authenticated requests must not carry a form body".into(),
         ));
     }
     Ok(())

@@ -217,10 +217,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
     let hsts = state.config.hsts_max_age.and_then(|age| {
         HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok()
     });
-    Router::new()
+    let mut routes = Router::new()
         .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
+        .route("/readyz", get(handlers::readyz));
+    // Without a handle there is no route (a 404 like any unknown path), so the host can serve
+    // `/metrics` itself.
+    if state.config.metrics.is_some() {
+        routes = routes.route("/metrics", get(handlers::metrics));
+    }
+    routes
         .merge(assets::routes())
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .fallback(handlers::not_found)

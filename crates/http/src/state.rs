@@ -34,7 +34,7 @@ pub struct HttpConfig {
     pub cookie_path: String,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Where `GET /metrics` renders from; `None` disables the route.
+    /// Where `GET /metrics` renders from; `None`: no such route.
     pub metrics: Option<PrometheusHandle>,
     /// The shared secret resource services send as `Authorization: Bearer …` to
     /// `GET /auth/revocations`. `None` (the default): the route answers `404`, as if it did not

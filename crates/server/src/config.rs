@@ -58,6 +58,8 @@ macro_rules! settings {
                     long,
                     env = $env,
                     global = true,
+                    // Listed by `serve --help` (see `serve_help`), not by every command's.
+                    hide = stringify!($flag) != "database",
                     $(hide_env_values = $secret,)?
                     help = help_line(stringify!($flag)),
                     display_order = help_order(stringify!($flag))
@@ -265,6 +267,23 @@ settings! {
         default: "7d",
         parse: |t| duration_within(t, Duration::ZERO, 3660 * DAY),
     }
+    /// Address to serve GET /metrics on instead of the public one (e.g. on a private network)
+    metrics_bind: Option<SocketAddr> {
+        flag: metrics_bind,
+        env: "TESSERA_METRICS_BIND",
+        unset: "unset: /metrics on the listen address",
+        parse: |t| t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{t}` is not an address like 10.0.0.5:9090")),
+    }
+    /// How long a stopping server (SIGTERM, Ctrl-C) lets open requests finish before it exits
+    shutdown_grace: Duration {
+        flag: shutdown_grace,
+        env: "TESSERA_SHUTDOWN_GRACE",
+        default: "10s",
+        parse: |t| duration_within(t, Duration::ZERO, 10 * MINUTE),
+    }
     /// Shared secret (at least 32 characters) that resource services send as a Bearer token to
     /// GET /auth/revocations; unset, the route answers 404. Prefer the variable or the file: a
     /// flag shows in `ps`
@@ -289,6 +308,55 @@ settings! {
                 .map_err(|e| format!("not auto, off or a max-age: {e}")),
         },
     }
+}
+
+/// Variables read outside [`TABLE`]: the key-encryption key and the log format.
+pub const OTHER_VARIABLES: &[&str] = &["TESSERA_KEY_ENCRYPTION_KEY", "TESSERA_LOG_FORMAT"];
+
+/// `TESSERA_*` names in `names` that Tessera does not read, each with the closest one it does
+/// (when one is close), for a start-up warning: a typo in a variable is otherwise silently
+/// ignored. `TESSERA_TEST_*` (test harnesses) and `TESSERA_BIN` (the scripts' path to the
+/// binary) belong to the project's tooling and are not reported.
+pub fn unknown_variables(
+    names: impl IntoIterator<Item = String>,
+) -> Vec<(String, Option<&'static str>)> {
+    let known = || {
+        TABLE
+            .iter()
+            .map(|s| s.env)
+            .chain(OTHER_VARIABLES.iter().copied())
+    };
+    names
+        .into_iter()
+        .filter(|n| n.starts_with("TESSERA_") && !n.starts_with("TESSERA_TEST_"))
+        .filter(|n| n != "TESSERA_BIN" && !known().any(|k| k == n))
+        .map(|n| {
+            let closest = known()
+                .map(|k| (edit_distance(&n, k), k))
+                .min()
+                .filter(|(d, _)| *d <= 4)
+                .map(|(_, k)| k);
+            (n, closest)
+        })
+        .collect()
+}
+
+/// Levenshtein distance, by bytes (variable names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// One setting as `--help` and the README's settings table show it: a row of [`TABLE`].
@@ -317,6 +385,33 @@ impl Setting {
         let lines: Vec<&str> = self.help.iter().map(|line| line.trim()).collect();
         format!("{} [default: {}]", lines.join(" "), (self.default)())
     }
+}
+
+/// The settings as `tessera serve --help` lists them, after its own flags: each flag with its
+/// variable and default, then the variables that have no flag.
+pub fn serve_help() -> String {
+    let mut out = String::from(
+        "Settings (flag, environment variable; also keys of the --config file, and flags of \
+         every command):\n",
+    );
+    for s in TABLE {
+        out.push_str(&format!("  {} <VALUE>  [env: {}]\n", s.flag(), s.env));
+        out.push_str(&format!("      {}\n", s.help_line()));
+    }
+    out.push_str(
+        "  TESSERA_KEY_ENCRYPTION_KEY (environment only)\n      Key-encryption key: 32 bytes in \
+         base64 (`tessera keys new-kek`); seals private keys in the database [default: unset, \
+         keys stored unsealed, with a warning]\n",
+    );
+    out.push_str(
+        "  TESSERA_LOG_FORMAT (environment only)\n      json for one JSON object per log line \
+         [default: text]\n",
+    );
+    out.push_str(
+        "  RUST_LOG (environment only)\n      Log filter, e.g. info, debug or \
+         tessera=debug,tower_http=debug [default: info]\n",
+    );
+    out
 }
 
 fn help_line(name: &str) -> String {
@@ -624,6 +719,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unknown_tessera_variable_is_reported_with_the_closest_known_one() {
+        let names = [
+            "TESSERA_ACESS_TTL",
+            "TESSERA_ACCESS_TTL",
+            "TESSERA_KEY_ENCRYPTION_KEY",
+            "TESSERA_LOG_FORMAT",
+            "TESSERA_TEST_POSTGRES_URL",
+            "TESSERA_BIN",
+            "TESSERA_ZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "HOME",
+        ];
+        let unknown = unknown_variables(names.iter().map(|n| n.to_string()));
+        assert_eq!(
+            unknown,
+            vec![
+                ("TESSERA_ACESS_TTL".to_string(), Some("TESSERA_ACCESS_TTL")),
+                ("TESSERA_ZZZZZZZZZZZZZZZZZZZZZZZZ".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
     fn defaults_are_the_specs() {
         let c = Config::resolve(SettingsArgs::default()).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
@@ -929,20 +1046,19 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_the_settings_in_the_tables_order_with_config_after_database() {
-        let help = SettingsArgs::augment_args(clap::Command::new("t"))
-            .render_help()
-            .to_string();
-        let mut flags: Vec<String> = TABLE.iter().map(Setting::flag).collect();
-        flags.insert(2, "--config".into());
-        let at: Vec<usize> = flags
+    fn serve_help_lists_the_settings_in_the_tables_order_and_every_variable() {
+        let help = serve_help();
+        let at: Vec<usize> = TABLE
             .iter()
-            .map(|f| {
-                help.find(&format!("{f} "))
-                    .unwrap_or_else(|| panic!("{f} in {help}"))
+            .map(|s| {
+                help.find(&format!("{} <VALUE>  [env: {}]", s.flag(), s.env))
+                    .unwrap_or_else(|| panic!("{} in {help}", s.flag()))
             })
             .collect();
         assert!(at.is_sorted(), "{help}");
+        for variable in OTHER_VARIABLES.iter().chain(&["RUST_LOG"]) {
+            assert!(help.contains(variable), "{variable} in {help}");
+        }
         assert!(
             help.contains("Access-token lifetime [default: 15m]"),
             "{help}"

@@ -5,6 +5,7 @@
 //! Start at [`build_app`] and [`serve`].
 
 pub mod config;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,8 +41,10 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// A ready-to-serve application.
 pub struct App {
-    /// The whole HTTP API.
+    /// The whole HTTP API (with `/metrics`, unless `TESSERA_METRICS_BIND` is set).
     pub router: Router,
+    /// `/metrics` alone, to serve on `TESSERA_METRICS_BIND` when it is set.
+    pub metrics_router: Option<Router>,
     /// The session service behind it.
     pub tessera: Arc<Tessera>,
     /// The issuer it signs as.
@@ -68,16 +71,26 @@ pub async fn build_app(
         cookie_secure: config.cookie_secure,
         cookie_path: "/auth".into(),
         trusted_proxies: config.trusted_proxies.clone(),
-        metrics,
+        // `/metrics` is the server's own (below): it adds the gauges read at scrape time.
+        metrics: None,
         revocations_token: config.revocations_token.clone(),
         hsts_max_age: config.hsts_for(&issuer),
     };
     // Request spans (method, path, status, latency) at debug level; headers, which carry
     // tokens, are not recorded.
-    let router = tessera_http::router(AppState::new(tessera.clone(), http))
+    let mut router = tessera_http::router(AppState::new(tessera.clone(), http));
+    let mut metrics_router = None;
+    if let Some(handle) = metrics {
+        match config.metrics_bind {
+            None => router = router.merge(telemetry::metrics_router(handle, tessera.clone())),
+            Some(_) => metrics_router = Some(telemetry::private_router(handle, tessera.clone())),
+        }
+    }
+    let router = with_timeouts(router.layer(axum::middleware::from_fn(telemetry::track_requests)))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(App {
         router,
+        metrics_router,
         tessera,
         issuer,
     })
@@ -120,17 +133,98 @@ pub fn spawn_background_jobs(
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, passing peer addresses to handlers.
+/// How long a client may take to send a request's headers (hyper closes the connection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's whole body (then `400`: the body could not
+/// be read). Bodies are at most a few kilobytes.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take, body and handler together (then `503`): a backstop above the
+/// stores' own timeouts.
+pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request timeouts every served router gets: the body read and the whole request.
+pub fn with_timeouts(router: Router) -> Router {
+    router
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            BODY_TIMEOUT,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            HANDLER_TIMEOUT,
+        ))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, passing peer addresses to handlers,
+/// then drains for at most 10 s (see [`serve_draining`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the HTTP server failed")
+    serve_draining(listener, router, shutdown, Duration::from_secs(10)).await
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets the
+/// open requests finish for at most `grace`; connections still open then are dropped. Clients
+/// get [`HEADER_READ_TIMEOUT`] to send their headers.
+///
+/// This is axum's `serve` loop with hyper's header-read timeout (which needs a timer axum does
+/// not set) and a bound on the drain (axum's graceful shutdown waits for every connection, so
+/// one stalled client kept the process alive).
+pub async fn serve_draining(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::Layer;
+
+    // HTTP/1.1 only, as axum's `serve` without its `http2` feature.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = axum::Extension(axum::extract::ConnectInfo(peer)).layer(router.clone());
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let open = graceful.count();
+    tracing::info!(
+        connections = open,
+        grace = %tessera_core::format_duration(grace),
+        "shutting down: draining open connections"
+    );
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("drained; shut down"),
+        Err(_) => tracing::warn!(
+            grace = %tessera_core::format_duration(grace),
+            "drain bound reached; dropping the connections still open and shutting down"
+        ),
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use tessera::{Config, SettingsArgs, build_app, serve, spawn_background_jobs};
+use tessera::{Config, SettingsArgs, build_app, spawn_background_jobs};
 use tessera_core::{Error, SystemClock, Tessera, Timestamp};
 use tokio::net::TcpListener;
 
@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (applies migrations and creates a signing key on first start)
+    #[command(after_help = tessera::config::serve_help())]
     Serve {
         /// Demo mode: 30 s access tokens, so the demo page shows refreshes
         #[arg(long)]
@@ -32,6 +33,11 @@ enum Command {
     },
     /// Apply pending database migrations
     Migrate,
+    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`)
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Admin(AdminCommand),
 }
@@ -56,6 +62,34 @@ enum AdminCommand {
     },
 }
 
+/// How a list command prints: a table with a header line, or JSON.
+#[derive(clap::Args)]
+struct ListFormat {
+    /// Print a JSON array of objects instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+impl ListFormat {
+    /// Prints `rows` under `header` (tab-separated), or `json` as a JSON array.
+    fn print(
+        &self,
+        header: &[&str],
+        rows: Vec<Vec<String>>,
+        json: Vec<serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        } else {
+            println!("{}", header.join("\t"));
+            for row in rows {
+                println!("{}", row.join("\t"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Subcommand)]
 enum UserCommand {
     /// Add a user (even when registration is closed)
@@ -67,7 +101,7 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// List users
-    List,
+    List(ListFormat),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +111,8 @@ enum SessionsCommand {
         /// Only this user's
         #[arg(long)]
         user: Option<String>,
+        #[command(flatten)]
+        format: ListFormat,
     },
     /// Revoke one session, or every session of a user
     Revoke {
@@ -92,9 +128,11 @@ enum SessionsCommand {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// List signing keys and their state
-    List,
+    List(ListFormat),
     /// Add a new signing key (published at once, signing 20 s later)
     Rotate,
+    /// Print a fresh key-encryption key for TESSERA_KEY_ENCRYPTION_KEY (stores nothing)
+    NewKek,
 }
 
 fn main() {
@@ -102,12 +140,7 @@ fn main() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see tessera --help)", first.trim());
+            eprintln!("{} (see tessera --help)", one_line(&e.render().to_string()));
             std::process::exit(2);
         }
     };
@@ -128,12 +161,54 @@ fn main() {
     }
 }
 
+/// clap's message on one line: what is wrong, the missing arguments, the "similar argument"
+/// tip; without the usage block.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        "invalid arguments".to_owned()
+    } else {
+        lines.join(" ")
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Admin(AdminCommand::Keys {
+        command: KeysCommand::NewKek,
+    }) = cli.command
+    {
+        // Needs no settings and no database.
+        return print_new_kek();
+    }
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "tessera", &mut std::io::stdout());
+        return Ok(());
+    }
+    let is_serve = matches!(cli.command, Command::Serve { .. });
+    if is_serve {
+        init_tracing();
+    }
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for (name, closest) in tessera::config::unknown_variables(names) {
+        let hint = closest.map_or_else(String::new, |c| format!(" (did you mean {c}?)"));
+        if is_serve {
+            tracing::warn!("{name} is not a Tessera setting and is ignored{hint}");
+        } else {
+            eprintln!("warning: {name} is not a Tessera setting and is ignored{hint}");
+        }
+    }
     let mut settings = cli.settings;
     settings.demo = matches!(cli.command, Command::Serve { demo: true });
     let config = Config::resolve(settings)?;
     match cli.command {
         Command::Serve { .. } => run_server(config).await,
+        Command::Completions { .. } => Ok(()),
         Command::Migrate => {
             tessera::open_store(&config.database_url).await?;
             println!("migrations applied to {}", redact_url(&config.database_url));
@@ -147,6 +222,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_service(config: &Config) -> anyhow::Result<Tessera> {
+    // Only `serve` and `migrate` create a database: a typo in a path must not leave a new empty
+    // one (and a signing key) behind.
+    if config.database_url.starts_with("sqlite:") {
+        let path = tessera_store_sqlite::database_path(&config.database_url)?;
+        if !path.exists() {
+            let shown = std::path::absolute(&path).unwrap_or(path);
+            bail!(
+                "no database at {} (TESSERA_DATABASE_URL / --database); run `tessera migrate` or \
+                 `tessera serve` first",
+                shown.display()
+            );
+        }
+    }
     let store = tessera::open_store(&config.database_url).await?;
     let settings = config.settings_for(&config.issuer_for(config.bind));
     Tessera::open(store, settings, config.kek.clone(), Arc::new(SystemClock))
@@ -155,17 +243,18 @@ async fn open_service(config: &Config) -> anyhow::Result<Tessera> {
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
-    init_tracing();
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
+    let metrics =
+        tessera::telemetry::install_recorder().context("cannot install the metrics recorder")?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let bound = listener.local_addr()?;
     if config.kek.is_none() {
         tracing::warn!(
-            "TESSERA_KEY_ENCRYPTION_KEY is not set: private keys are stored unsealed in the database"
+            "TESSERA_KEY_ENCRYPTION_KEY is not set: private keys are stored unsealed in the \
+             database, so a copy of it is enough to sign tokens. Set it to the output of \
+             `tessera keys new-kek` (kept apart from the database and its backups) to seal the \
+             keys created from then on"
         );
     }
     let app = build_app(&config, bound, Some(metrics), Arc::new(SystemClock)).await?;
@@ -175,8 +264,39 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         "Tessera listening on http://{bound} (issuer {})",
         app.issuer
     );
-    serve(listener, app.router, shutdown_signal()).await?;
+    // One signal stops both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let private = match (config.metrics_bind, app.metrics_router) {
+        (Some(addr), Some(router)) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (TESSERA_METRICS_BIND)"))?;
+            tracing::info!(address = %addr, "serving /metrics on its own address");
+            Some(tokio::spawn(tessera::serve_draining(
+                listener,
+                router,
+                when_stopped(),
+                config.shutdown_grace,
+            )))
+        }
+        _ => None,
+    };
+    tessera::serve_draining(listener, app.router, when_stopped(), config.shutdown_grace).await?;
+    if let Some(private) = private {
+        private.await??;
+    }
     jobs.abort();
+    tracing::info!("tessera stopped");
     Ok(())
 }
 
@@ -194,8 +314,10 @@ fn redact_url(url: &str) -> String {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, not in a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
@@ -263,10 +385,23 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
                 println!("password: {password}");
             }
         }
-        UserCommand::List => {
-            for u in tessera.users().await? {
-                println!("{}\t{}\t{}", u.id, u.username, when(u.created_at));
-            }
+        UserCommand::List(format) => {
+            let users = tessera.users().await?;
+            format.print(
+                &["ID", "USERNAME", "CREATED"],
+                users
+                    .iter()
+                    .map(|u| vec![u.id.to_string(), u.username.clone(), when(u.created_at)])
+                    .collect(),
+                users
+                    .iter()
+                    .map(|u| {
+                        serde_json::json!({
+                            "id": u.id, "username": u.username, "created_at": when(u.created_at),
+                        })
+                    })
+                    .collect(),
+            )?;
         }
     }
     Ok(())
@@ -274,28 +409,64 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
 
 async fn run_sessions(tessera: &Tessera, command: SessionsCommand) -> anyhow::Result<()> {
     match command {
-        SessionsCommand::List { user } => {
+        SessionsCommand::List { user, format } => {
             let owner = match user {
-                Some(name) => Some(tessera.user(&name).await.map_err(describe)?.id),
+                Some(name) => Some(
+                    tessera
+                        .user(&name)
+                        .await
+                        .map_err(|e| describe_user(e, &name))?
+                        .id,
+                ),
                 None => None,
             };
-            for s in tessera.sessions(owner).await? {
-                let r = s.record;
-                println!(
-                    "{}\t{}\tcreated {}\tlast used {}\texpires {}\t{}\t{}",
-                    r.id,
-                    r.username,
-                    when(r.created_at),
-                    when(r.last_used_at),
-                    when(s.expires_at),
-                    r.ip.map_or_else(|| "-".into(), |ip| ip.to_string()),
-                    r.user_agent.unwrap_or_else(|| "-".into()),
-                );
-            }
+            let sessions = tessera.sessions(owner).await?;
+            let ip = |r: &tessera_core::SessionRecord| r.ip.map(|ip| ip.to_string());
+            format.print(
+                &[
+                    "ID",
+                    "USERNAME",
+                    "CREATED",
+                    "LAST USED",
+                    "EXPIRES",
+                    "IP",
+                    "USER AGENT",
+                ],
+                sessions
+                    .iter()
+                    .map(|s| {
+                        let r = &s.record;
+                        vec![
+                            r.id.to_string(),
+                            r.username.clone(),
+                            when(r.created_at),
+                            when(r.last_used_at),
+                            when(s.expires_at),
+                            ip(r).unwrap_or_else(|| "-".into()),
+                            r.user_agent.clone().unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect(),
+                sessions
+                    .iter()
+                    .map(|s| {
+                        let r = &s.record;
+                        serde_json::json!({
+                            "id": r.id, "user_id": r.user_id, "username": r.username,
+                            "created_at": when(r.created_at), "last_used_at": when(r.last_used_at),
+                            "expires_at": when(s.expires_at), "ip": ip(r),
+                            "user_agent": r.user_agent,
+                        })
+                    })
+                    .collect(),
+            )?;
         }
         SessionsCommand::Revoke { id, user } => match (id, user) {
             (_, Some(name)) => {
-                let n = tessera.revoke_user(&name).await.map_err(describe)?;
+                let n = tessera
+                    .revoke_user(&name)
+                    .await
+                    .map_err(|e| describe_user(e, &name))?;
                 println!("revoked {n} session(s) of {name}");
             }
             (Some(id), None) => {
@@ -315,24 +486,39 @@ async fn run_sessions(tessera: &Tessera, command: SessionsCommand) -> anyhow::Re
 
 async fn run_keys(tessera: &Tessera, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::List => {
-            for k in tessera.key_report() {
-                let state = match (k.signing, k.published) {
-                    (true, _) => "signing",
-                    (false, true) if k.activate_at > tessera.now() => "pending",
-                    (false, true) => "published",
-                    (false, false) => "retired",
-                };
-                println!(
-                    "{}\t{}\t{}\tcreated {}\tsigns from {}",
-                    k.kid,
-                    k.alg,
-                    state,
-                    when(k.created_at),
-                    when(k.activate_at)
-                );
-            }
+        KeysCommand::List(format) => {
+            let now = tessera.now();
+            let keys = tessera.key_report();
+            let state = |k: &tessera_core::KeyReport| match (k.signing, k.published) {
+                (true, _) => "signing",
+                (false, true) if k.activate_at > now => "pending",
+                (false, true) => "published",
+                (false, false) => "retired",
+            };
+            format.print(
+                &["KID", "ALG", "STATE", "CREATED", "SIGNS FROM"],
+                keys.iter()
+                    .map(|k| {
+                        vec![
+                            k.kid.clone(),
+                            k.alg.to_string(),
+                            state(k).to_owned(),
+                            when(k.created_at),
+                            when(k.activate_at),
+                        ]
+                    })
+                    .collect(),
+                keys.iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kid": k.kid, "alg": k.alg.to_string(), "state": state(k),
+                            "created_at": when(k.created_at), "signs_from": when(k.activate_at),
+                        })
+                    })
+                    .collect(),
+            )?;
         }
+        KeysCommand::NewKek => print_new_kek()?,
         KeysCommand::Rotate => {
             let key = tessera.rotate_keys().await?;
             println!(
@@ -344,6 +530,19 @@ async fn run_keys(tessera: &Tessera, command: KeysCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+fn print_new_kek() -> anyhow::Result<()> {
+    println!("{}", tessera_core::Kek::generate_text()?);
+    Ok(())
+}
+
+/// [`describe`], for a command given a user's name.
+fn describe_user(e: Error, name: &str) -> anyhow::Error {
+    match e {
+        Error::NotFound => anyhow::anyhow!("no user named {name}"),
+        other => describe(other),
+    }
 }
 
 /// Turns domain errors into the operator's wording.

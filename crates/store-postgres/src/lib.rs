@@ -165,10 +165,12 @@ impl PostgresStore {
             // `Unavailable` (a 503 the client retries); recovery without a restart is tested
             // (tests/api/faults.rs, a database stopped under load).
             .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(classify)?;
-        Ok(Self { pool })
+            .connect_with(options.clone())
+            .await;
+        match pool {
+            Ok(pool) => Ok(Self { pool }),
+            Err(e) => Err(connect_error(&options, e).await),
+        }
     }
 
     /// Wraps a pool configured by the caller (tests, or a host app that shares its pool). The
@@ -239,6 +241,31 @@ fn classify(e: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
         _ => StoreError::Other(Box::new(e)),
+    }
+}
+
+/// A failed first connection, saying where to and why. The pool retries a refused connection
+/// until its timeout and then says only "pool timed out"; one direct attempt gives the reason
+/// (connection refused, no such host, the server's authentication error).
+async fn connect_error(options: &PgConnectOptions, e: sqlx::Error) -> StoreError {
+    use sqlx::Connection;
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let e = match e {
+        sqlx::Error::PoolTimedOut => {
+            match tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::PgConnection::connect_with(options))
+                .await
+            {
+                Ok(Err(direct)) => direct,
+                Ok(Ok(_)) | Err(_) => sqlx::Error::PoolTimedOut,
+            }
+        }
+        e => e,
+    };
+    // sqlx's Display already ends with the I/O error's own text: no cause chain.
+    let text = format!("PostgreSQL at {at}: {e}");
+    match classify(e) {
+        StoreError::Unavailable(_) => StoreError::Unavailable(text.into()),
+        _ => StoreError::Other(text.into()),
     }
 }
 
@@ -328,6 +355,14 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query("SELECT 1").execute(c))?;
         Ok(())
+    }
+
+    fn pool_status(&self) -> Option<tessera_core::PoolStatus> {
+        Some(tessera_core::PoolStatus {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: MAX_CONNECTIONS,
+        })
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {

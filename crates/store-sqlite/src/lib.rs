@@ -111,10 +111,12 @@ impl SqliteStore {
     pub async fn connect_without_migrating(url: &str) -> Result<Self, StoreError> {
         let path = path_of(url)?;
         let opened = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_writer(&opened))
-            .await
-            .map_err(|e| StoreError::Other(Box::new(e)))?
-            .map_err(|e| classify(&e))?;
+        let conn = tokio::task::spawn_blocking(move || {
+            create_private(&opened)?;
+            open_writer(&opened).map_err(|e| cannot_open(&opened, &e))
+        })
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))??;
         let mut wal = path.clone().into_os_string();
         wal.push("-wal");
         let writer =
@@ -143,6 +145,11 @@ impl SqliteStore {
         self.readers.close();
         self.writer.close().await;
     }
+}
+
+/// The file a `sqlite:` URL names (an error for URLs the store refuses).
+pub fn database_path(url: &str) -> Result<PathBuf, StoreError> {
+    path_of(url)
 }
 
 /// The file a `sqlite:` URL names.
@@ -187,6 +194,57 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(conn)
+}
+
+/// Creates a missing database file readable and writable by its owner only (0600), before
+/// SQLite opens it: SQLite gives the WAL and shared-memory files it creates beside it the main
+/// file's mode, so none of the three is readable by others, whatever the umask. A file that
+/// exists is left as it is.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Other(
+            format!("cannot create {}: {}", path.display(), io_reason(path, &e)).into(),
+        )),
+    }
+}
+
+/// Why SQLite could not open `path`, in the operating system's words when SQLite has none
+/// better than "unable to open database file".
+fn cannot_open(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let reason = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::CannotOpen) => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .err()
+            .map(|io| io_reason(path, &io)),
+        _ => None,
+    };
+    match reason {
+        Some(reason) => {
+            StoreError::Other(format!("cannot open {}: {reason}", path.display()).into())
+        }
+        None => classify(e),
+    }
+}
+
+fn io_reason(path: &Path, e: &std::io::Error) -> String {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    match (e.kind(), parent) {
+        (std::io::ErrorKind::NotFound, Some(dir)) if !dir.exists() => {
+            format!("the directory {} does not exist", dir.display())
+        }
+        (std::io::ErrorKind::PermissionDenied, _) => {
+            format!("permission denied ({e})")
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// Sorts SQLite errors into the store's three outcomes. The error's text goes with it, not
@@ -427,6 +485,17 @@ impl Store for SqliteStore {
         self.readers
             .read(|c| c.prepare_cached(PING)?.query_row([], |_| Ok(())))
             .await
+    }
+
+    /// The writer's connection and the readers'.
+    fn pool_status(&self) -> Option<tessera_core::PoolStatus> {
+        let (open, idle, most) = self.readers.status();
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Some(tessera_core::PoolStatus {
+            open: 1 + n(open),
+            idle: n(idle),
+            max: 1 + n(most),
+        })
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {

@@ -62,6 +62,14 @@ impl Readers {
         .map_err(|e| StoreError::Unavailable(Box::new(e)))?
     }
 
+    /// (open, idle, most) reader connections. A reader in use holds a permit; one whose read
+    /// panicked is gone, so `open` may count one that is closing.
+    pub(crate) fn status(&self) -> (usize, usize, usize) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let busy = READERS.saturating_sub(self.permits.available_permits());
+        (idle + busy, idle, READERS)
+    }
+
     fn take(&self) -> Option<Connection> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }

@@ -36,10 +36,11 @@ after(async () => {
 /**
  * Runs `body` with a fresh server and browser context, and tears both down.
  * @param {(env: { server: Awaited<ReturnType<typeof startServer>>, context: import("playwright-core").BrowserContext }) => Promise<void>} body
+ * @param {{ width: number, height: number }} [viewport]
  */
-async function withServer(body) {
+async function withServer(body, viewport = { width: 1280, height: 900 }) {
   const server = await startServer();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({ viewport });
   try {
     await body({ server, context });
   } catch (error) {
@@ -192,7 +193,9 @@ describe("browser client against the tessera server", () => {
       }));
       assert.equal(visible.cookie.includes("tessera_refresh"), false, "document.cookie shows no refresh cookie");
       assert.equal(visible.cookie.includes(cookie.value), false);
-      assert.equal(visible.local, "{}", "nothing in localStorage");
+      // Only the demo page's hint that this browser may hold a session (so that a first visit
+      // skips the refresh and its 401): no token.
+      assert.equal(visible.local, '{"tessera-demo:maybe-signed-in":"1"}', "no token in localStorage");
       assert.equal(visible.session, "{}", "nothing in sessionStorage");
 
       await page.reload();
@@ -335,5 +338,63 @@ describe("browser client against the tessera server", () => {
       assert.equal(await page.getAttribute("[data-testid=notice]", "data-reason"), "logout");
       assert.deepEqual(unexpectedProblems(page), [], "no script or CSP errors");
     });
+  });
+
+  it("logs no console error on a fresh visitor's first load", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(async ({ server, context }) => {
+      const page = await openDemo(context, server);
+      assert.equal(await page.isVisible("[data-testid=login-form]"), true);
+      assert.equal(await page.isHidden("#notice"), true, "no notice");
+      // Every problem, the "Failed to load resource" of a 401 included.
+      assert.deepEqual(page.problems, []);
+      // Control: a signed-in visitor's reload still restores the session.
+      await signIn(page, await registerUser(server));
+      await page.reload();
+      await page.waitForSelector("[data-testid=signed-in]:not([hidden])");
+    });
+  });
+
+  it("says which origin is allowed when the page's origin is not", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(async ({ server, context }) => {
+      const page = await context.newPage();
+      const elsewhere = server.origin.replace("127.0.0.1", "localhost");
+      await page.goto(`${elsewhere}/?autocall=0`);
+      await page.waitForSelector("body[data-ready=true]");
+      const notice = await page.textContent("#notice");
+      assert.match(notice ?? "", new RegExp(`origin \\(${elsewhere}\\) is not an allowed origin`));
+      assert.ok(notice?.includes(`the server allows ${server.origin}`), notice ?? "");
+      assert.ok(notice?.includes("TESSERA_ALLOWED_ORIGINS"), notice ?? "");
+      assert.ok(!notice?.includes("Could not reach"), notice ?? "");
+    });
+  });
+
+  it("keeps the sessions table and its Revoke button on a 390 px screen", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(
+      async ({ server, context }) => {
+        const username = await registerUser(server);
+        // A second session, so the list has a Revoke button besides "Sign out here".
+        const other = await fetch(`${server.origin}/auth/login`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Origin: server.origin },
+          body: JSON.stringify({ username, password: PASSWORD }),
+        });
+        assert.equal(other.status, 200);
+        const page = await openDemo(context, server);
+        await signIn(page, username);
+        await page.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 2);
+        const revoke = page.locator("[data-testid=revoke-session]", { hasText: "Revoke" });
+        await revoke.scrollIntoViewIfNeeded();
+        const box = await revoke.boundingBox();
+        assert.ok(box, "the Revoke button is laid out");
+        assert.ok(box.x >= 0 && box.x + box.width <= 390, `Revoke at x ${box.x}..${box.x + box.width}`);
+        const table = await page.locator("[data-testid=sessions]").boundingBox();
+        assert.ok(table && table.x >= 0 && table.x + table.width <= 390, `table at ${JSON.stringify(table)}`);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(width <= 390, `the page scrolls sideways: ${width} px`);
+        await revoke.click();
+        await page.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 1);
+      },
+      { width: 390, height: 844 },
+    );
   });
 });

@@ -21,6 +21,12 @@ impl fmt::Debug for Kek {
 }
 
 impl Kek {
+    /// A fresh random key, written as [`Kek::parse`] reads it (standard base64 of 32 bytes):
+    /// what `tessera keys new-kek` prints.
+    pub fn generate_text() -> Result<String, Error> {
+        Ok(STANDARD.encode(super::random_bytes::<32>()?))
+    }
+
     /// Reads a KEK written as 32 bytes in base64 (standard or URL-safe alphabet).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();

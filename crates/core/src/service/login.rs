@@ -32,6 +32,12 @@ impl Tessera {
         let started = self.now();
         if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
             metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
+            tracing::info!(
+                username_hash = %username_hash(&key),
+                ip = client.ip.map(tracing::field::display),
+                retry_after_secs = retry_after.as_secs(),
+                "login throttled"
+            );
             return Err(Error::RateLimited { retry_after });
         }
         let user = self.store.user_by_name(&key).await?;
@@ -40,8 +46,19 @@ impl Tessera {
         let now = self.now();
         let user = match user {
             Some(user) if matches => user,
-            _ => {
+            other => {
                 metrics::counter!("tessera_logins_total", "outcome" => "failed").increment(1);
+                let ip = client.ip.map(tracing::field::display);
+                match other {
+                    Some(user) => {
+                        tracing::info!(user_id = %user.id, ip, "login failed: the password did not match")
+                    }
+                    None => tracing::info!(
+                        username_hash = %username_hash(&key),
+                        ip,
+                        "login failed: no such user"
+                    ),
+                }
                 return Err(Error::InvalidCredentials);
             }
         };
@@ -72,7 +89,7 @@ impl Tessera {
         self.issue(&record, token.encode(), now)
     }
 
-    fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+    pub(super) fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
         // The throttle holds counters only; after a panic elsewhere they are still usable.
         self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -84,4 +101,15 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+/// A username as the log shows it: the first 8 bytes of the SHA-256 of its lower-cased form,
+/// in hex. It lets an operator follow one name's failures across lines (and match a name they
+/// suspect) without the log collecting every name, right or mistyped, that was tried.
+fn username_hash(key: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

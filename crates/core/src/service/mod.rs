@@ -11,6 +11,7 @@ mod keys;
 mod login;
 mod refresh;
 mod sessions;
+mod telemetry;
 mod users;
 mod verify;
 

@@ -121,7 +121,7 @@ impl Tessera {
             event = "refresh_token_reused",
             user_id = %record.user_id,
             session_id = %record.id,
-            ip = ?client.ip,
+            ip = client.ip.map(tracing::field::display),
             presented_generation = token.generation(),
             current_generation = record.generation,
             "refresh token reuse detected: session revoked"

@@ -83,6 +83,14 @@ impl Cli {
         }
     }
 
+    /// [`Cli::new`] with its database created (`tessera migrate`): the admin commands never
+    /// create one.
+    fn migrated() -> Self {
+        let cli = Self::new();
+        cli.run(&["migrate"]).ok();
+        cli
+    }
+
     fn db_path(&self) -> PathBuf {
         self.dir.join("t.db")
     }
@@ -197,6 +205,7 @@ impl Cli {
             let child = ChildGuard(cmd.spawn().expect("start tessera serve"));
             let mut server = Server {
                 child,
+                stderr: err.clone(),
                 base: format!("http://127.0.0.1:{port}"),
                 http: reqwest::Client::builder()
                     .pool_max_idle_per_host(0)
@@ -231,6 +240,8 @@ impl Drop for ChildGuard {
 /// A running `tessera serve`; killed on drop.
 struct Server {
     child: ChildGuard,
+    /// Where its log goes.
+    stderr: PathBuf,
     base: String,
     http: reqwest::Client,
 }
@@ -256,6 +267,36 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `GET url` (a whole URL): status and body.
+    async fn get(&self, url: &str) -> (StatusCode, String) {
+        let r = self.http.get(url).send().await.expect("request");
+        (r.status(), r.text().await.expect("body"))
+    }
+
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit; returns how long
+    /// that took and its log.
+    fn terminate(&mut self) -> (Duration, String) {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait for tessera") {
+                assert!(status.success(), "a SIGTERM is a clean exit: {status}");
+                return (started.elapsed(), read_lossy(&self.stderr));
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "tessera serve still running {DEADLINE:?} after SIGTERM; log: {}",
+                read_lossy(&self.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -330,7 +371,7 @@ fn migrate_succeeds_on_a_fresh_database_and_again_on_a_migrated_one() {
 
 #[test]
 fn user_add_reads_the_password_from_stdin_and_names_are_unique_without_regard_to_case() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let out = cli.run_with_stdin(
         &["user", "add", "alice", "--password-stdin"],
         &format!("{PASSWORD}\n"),
@@ -357,7 +398,7 @@ fn user_add_reads_the_password_from_stdin_and_names_are_unique_without_regard_to
 
 #[test]
 fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let long = "x".repeat(65);
     for name in ["a b", "ab", "bob!", long.as_str()] {
         let run = cli.run_with_stdin(
@@ -379,24 +420,32 @@ fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
             "{password:?}: {run:?}"
         );
     }
-    assert_eq!(cli.run(&["user", "list"]).ok().trim(), "", "nobody added");
+    assert_eq!(
+        cli.run(&["user", "list"]).ok().trim(),
+        "ID\tUSERNAME\tCREATED",
+        "nobody added: the header alone"
+    );
 }
 
 #[test]
 fn user_list_lists_every_added_user() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     cli.run(&["user", "add", "bob"]).ok();
     let list = cli.run(&["user", "list"]);
     let listing = list.ok();
-    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert_eq!(
+        listing.lines().count(),
+        3,
+        "a header and two users: {listing}"
+    );
     assert_eq!(lines_with(listing, "\talice\t").len(), 1, "{listing}");
     assert_eq!(lines_with(listing, "\tbob\t").len(), 1, "{listing}");
 }
 
 #[tokio::test]
 async fn user_add_without_password_stdin_prints_a_password_that_logs_in() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let out = cli.run(&["user", "add", "bob"]);
     let password = out
         .ok()
@@ -421,7 +470,7 @@ async fn user_add_without_password_stdin_prints_a_password_that_logs_in() {
 
 #[tokio::test]
 async fn sessions_list_shows_a_login_and_revoking_it_ends_its_refreshes() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let server = cli.serve(&[]).await;
     // The password was piped with a newline: the newline is not part of it.
@@ -452,7 +501,7 @@ async fn sessions_list_shows_a_login_and_revoking_it_ends_its_refreshes() {
 
 #[tokio::test]
 async fn sessions_revoke_with_user_revokes_every_session_of_that_user_and_no_other() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     cli.add_user("bob", PASSWORD);
     let server = cli.serve(&[]).await;
@@ -473,19 +522,21 @@ async fn sessions_revoke_with_user_revokes_every_session_of_that_user_and_no_oth
 
     let listing = cli.run(&["sessions", "list"]);
     let listing = listing.ok();
-    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert_eq!(listing.lines().count(), 2, "a header and bob's: {listing}");
     assert!(listing.contains(&bob_sid), "{listing}");
     assert_eq!(
         cli.run(&["sessions", "list", "--user", "alice"])
             .ok()
-            .trim(),
-        ""
+            .lines()
+            .count(),
+        1,
+        "the header alone"
     );
 }
 
 #[test]
 fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one_line() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     cli.add_user("alice", PASSWORD);
     let unknown = uuid::Uuid::new_v4().to_string();
     cli.run(&["sessions", "revoke", &unknown]).one_line_error();
@@ -494,10 +545,16 @@ fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one
         malformed.one_line_error().contains("not-a-uuid"),
         "{malformed:?}"
     );
-    cli.run(&["sessions", "list", "--user", "nobody"])
-        .one_line_error();
-    cli.run(&["sessions", "revoke", "--user", "nobody"])
-        .one_line_error();
+    for args in [
+        &["sessions", "list", "--user", "nobody"][..],
+        &["sessions", "revoke", "--user", "nobody"],
+    ] {
+        let run = cli.run(args);
+        assert!(
+            run.one_line_error().contains("no user named nobody"),
+            "{run:?}"
+        );
+    }
     cli.run(&["sessions", "revoke"]).one_line_error();
     cli.run(&["sessions", "revoke", &unknown, "--user", "alice"])
         .one_line_error();
@@ -505,7 +562,7 @@ fn sessions_commands_refuse_unknown_ids_malformed_ids_and_unknown_users_with_one
 
 #[test]
 fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
-    let cli = Cli::new();
+    let cli = Cli::migrated();
     let url = cli.url();
     // This test names its database with the flag only.
     let run = |args: &[&str]| {
@@ -518,6 +575,7 @@ fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
     let lines: Vec<Vec<&str>> = before
         .ok()
         .lines()
+        .skip(1)
         .map(|l| l.split('\t').collect())
         .collect();
     assert_eq!(lines.len(), 1, "{before:?}");
@@ -537,6 +595,7 @@ fn keys_list_shows_one_eddsa_signing_key_and_rotate_adds_a_pending_one() {
     let lines: Vec<Vec<&str>> = after
         .ok()
         .lines()
+        .skip(1)
         .map(|l| l.split('\t').collect())
         .collect();
     assert_eq!(lines.len(), 2, "{after:?}");
@@ -693,4 +752,469 @@ async fn closed_registration_refuses_sign_ups_while_user_add_still_works() {
     let listing = users.ok();
     assert!(listing.contains("\tdave\t"), "{listing}");
     assert!(!listing.contains("mallory"), "{listing}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_for_the_grace_period_and_a_client_stalled_mid_body_does_not_hold_it() {
+    use std::io::Read;
+
+    let cli = Cli::new();
+    // Control: nothing open, so the drain ends at once.
+    let mut idle = cli.serve(&[]).await;
+    let (_, log) = idle.terminate();
+    assert!(log.contains("draining open connections"), "{log}");
+    assert!(log.contains("drained; shut down"), "{log}");
+
+    let mut server = cli.serve(&[("TESSERA_SHUTDOWN_GRACE", "1s")]).await;
+    // Half of a login body, then nothing: the request stays in flight.
+    let mut stalled =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).expect("connect");
+    let head = "POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"username\": \"alice\",";
+    stalled.write_all(head.as_bytes()).expect("send half");
+    // The server has the request once a request after it on another connection is answered.
+    let (status, _) = server.login("nobody", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (took, log) = server.terminate();
+    assert!(log.contains("drain bound reached"), "{log}");
+    // The request-body deadline (10 s) would end it too; the drain bound (1 s) comes first.
+    assert!(
+        took < Duration::from_secs(8),
+        "exited {took:?} after SIGTERM with a 1s grace; log: {log}"
+    );
+    // The stalled client's connection is closed, unanswered.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut rest = Vec::new();
+    // A close or a reset, depending on what was left unread; either way no response.
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}
+
+/// Every sample's metric family has a `# HELP` and a `# TYPE` line.
+fn assert_every_metric_described(text: &str) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+            .unwrap_or(name);
+        for kind in ["HELP", "TYPE"] {
+            assert!(
+                text.contains(&format!("# {kind} {family} ")),
+                "no # {kind} for {family}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_all_described_from_the_start_and_time_requests_per_route_template() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+
+    // Before any login or refresh: every metric is there, described, counters at zero.
+    let (status, first) = server.get(&server.url("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    for name in [
+        "tessera_logins_total",
+        "tessera_refreshes_total",
+        "tessera_refresh_grace_replays_total",
+        "tessera_refresh_reuse_detected_total",
+        "tessera_db_connections",
+        "tessera_db_connections_max",
+        "tessera_throttle_tracked_names",
+        "tessera_throttle_tracked_addresses",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+    ] {
+        assert!(
+            first.contains(&format!("# HELP {name} ")),
+            "{name}: {first}"
+        );
+        assert!(
+            first.contains(&format!("# TYPE {name} ")),
+            "{name}: {first}"
+        );
+    }
+    assert!(
+        first.contains("tessera_logins_total{outcome=\"failed\"} 0"),
+        "{first}"
+    );
+    assert!(
+        first.contains("tessera_throttle_tracked_names 0"),
+        "{first}"
+    );
+    assert!(first.contains("tessera_db_connections_max 5"), "{first}");
+    assert_every_metric_described(&first);
+
+    let (sid, _) = server.signed_in("alice", PASSWORD).await;
+    let (status, _) = server.login("alice", "not the password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = server
+        .http
+        .delete(server.url(&format!("/auth/sessions/{sid}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no access token");
+    let (status, _) = server.get(&server.url("/no/such/path")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, text) = server.get(&server.url("/metrics")).await;
+    assert_every_metric_described(&text);
+    assert!(
+        text.contains("# TYPE tessera_http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    for series in [
+        "route=\"/auth/login\",status=\"2xx\"",
+        "route=\"/auth/login\",status=\"4xx\"",
+        "route=\"/auth/sessions/{id}\",status=\"4xx\"",
+        "route=\"unmatched\",status=\"4xx\"",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "tessera_http_request_duration_seconds_count{{{series}}} 1"
+            )),
+            "{series}: {text}"
+        );
+    }
+    assert!(!text.contains(&sid), "a raw path is never a label: {text}");
+    assert!(!text.contains("/no/such/path"), "{text}");
+    assert!(
+        text.contains("tessera_logins_total{outcome=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tessera_throttle_tracked_names 1"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_bind_serves_metrics_on_its_own_address_and_not_on_the_public_one() {
+    let cli = Cli::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let private = format!("http://127.0.0.1:{port}");
+    let server = cli
+        .serve(&[("TESSERA_METRICS_BIND", &format!("127.0.0.1:{port}"))])
+        .await;
+    let (status, text) = server.get(&format!("{private}/metrics")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        text.contains("# TYPE tessera_logins_total counter"),
+        "{text}"
+    );
+    let (status, _) = server.get(&server.url("/metrics")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not on the public address");
+    let (status, _) = server.get(&format!("{private}/healthz")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the private address has /metrics only"
+    );
+    let (status, _) = server.get(&server.url("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_log_is_plain_text_and_names_failed_logins_and_lockouts_without_the_password() {
+    const WRONG: &str = "not the password at all";
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let mut server = cli.serve(&[("TESSERA_REUSE_GRACE", "0s")]).await;
+
+    let (status, _) = server.login("alice", WRONG).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An unknown name, until the throttle holds it (5 free failures, then doubling delays
+    // from 1 s, which outgrow even a slow debug-build password check).
+    let mut held = false;
+    for _ in 0..12 {
+        let (status, _) = server.login("mallory", WRONG).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            held = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(held, "mallory was never throttled");
+    // A reused refresh token: the security warning names the client's address.
+    let (_, first) = server.signed_in("alice", PASSWORD).await;
+    assert_eq!(server.refresh(&first).await.0, StatusCode::OK);
+    assert_eq!(server.refresh(&first).await.0, StatusCode::UNAUTHORIZED);
+
+    let (_, log) = server.terminate();
+    assert!(!log.contains('\u{1b}'), "no colour codes in a file: {log}");
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} line in {log}"))
+            .to_owned()
+    };
+    let wrong = line("login failed: the password did not match");
+    assert!(
+        wrong.contains(" INFO ") && wrong.contains("user_id="),
+        "{wrong}"
+    );
+    assert!(wrong.contains("ip=127.0.0.1"), "{wrong}");
+    let unknown = line("login failed: no such user");
+    assert!(unknown.contains("username_hash="), "{unknown}");
+    assert!(
+        !unknown.contains("mallory"),
+        "the name is hashed: {unknown}"
+    );
+    let throttled = line("login throttled");
+    assert!(
+        throttled.contains(" INFO ") && throttled.contains("username_hash="),
+        "{throttled}"
+    );
+    let reused = line("refresh token reuse detected");
+    assert!(reused.contains("ip=127.0.0.1"), "{reused}");
+    assert!(!log.contains("Some("), "fields are printed plainly: {log}");
+    assert!(!log.contains(WRONG), "never the password: {log}");
+    for step in [
+        "draining open connections",
+        "drained; shut down",
+        "tessera stopped",
+    ] {
+        line(step);
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    let mut server = cli.serve(&[]).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", cli.db_path().display());
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path}: {mode:o}");
+    }
+    let (_, log) = server.terminate();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("TESSERA_KEY_ENCRYPTION_KEY is not set"))
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(warning.contains("tessera keys new-kek"), "{warning}");
+}
+
+#[test]
+fn keys_new_kek_prints_a_key_the_key_encryption_key_setting_accepts_and_touches_no_database() {
+    let cli = Cli::new();
+    let first = cli.run(&["keys", "new-kek"]);
+    let key = first.ok().trim().to_owned();
+    assert_eq!(first.stdout.lines().count(), 1, "{first:?}");
+    assert_ne!(
+        cli.run(&["keys", "new-kek"]).ok().trim(),
+        key,
+        "fresh each time"
+    );
+    assert!(!cli.db_path().exists(), "new-kek opened the database");
+
+    let mut migrate = cli.command(&["migrate"]);
+    migrate.env("TESSERA_KEY_ENCRYPTION_KEY", &key);
+    cli.finish(migrate, None).ok();
+    let mut serve_check = cli.command(&["keys", "list"]);
+    serve_check.env("TESSERA_KEY_ENCRYPTION_KEY", &key);
+    cli.finish(serve_check, None).ok();
+    // The key sealed what it created: without it the database's keys cannot be opened.
+    cli.run(&["keys", "list"]).one_line_error();
+}
+
+#[test]
+fn a_sqlite_file_in_a_missing_directory_is_refused_naming_the_directory() {
+    let cli = Cli::new();
+    let missing = cli.dir.join("no-such-dir");
+    let url = format!("sqlite://{}/t.db", missing.display());
+    let run = cli.run(&["migrate", "--database", &url]);
+    let line = run.one_line_error();
+    assert!(
+        line.contains(&format!(
+            "the directory {} does not exist",
+            missing.display()
+        )),
+        "{line}"
+    );
+    // Control: the same name in a directory that exists.
+    let url = format!("sqlite://{}/t2.db", cli.dir.display());
+    cli.run(&["migrate", "--database", &url]).ok();
+}
+
+#[test]
+fn an_unreachable_postgresql_is_refused_naming_its_address_and_the_reason() {
+    let cli = Cli::new();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port();
+    let url = format!("postgres://tessera@127.0.0.1:{port}/test");
+    let run = cli.run(&["migrate", "--database", &url]);
+    let line = run.one_line_error();
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    assert!(line.to_lowercase().contains("connection refused"), "{line}");
+    assert!(!line.contains("pool timed out"), "{line}");
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_never_create_a_database_and_say_where_they_looked() {
+    let cli = Cli::new();
+    for args in [
+        &["user", "list"][..],
+        &["user", "add", "alice"],
+        &["sessions", "list"],
+        &["keys", "list"],
+        &["keys", "rotate"],
+    ] {
+        let run = cli.run(args);
+        let line = run.one_line_error();
+        assert!(
+            line.contains(&format!("no database at {}", cli.db_path().display())),
+            "{args:?}: {line}"
+        );
+        assert!(line.contains("tessera migrate"), "{line}");
+        assert!(!cli.db_path().exists(), "{args:?} created the database");
+    }
+    // Control: once migrated, the same command works.
+    cli.run(&["migrate"]).ok();
+    cli.run(&["user", "list"]).ok();
+}
+
+#[test]
+fn clap_messages_keep_the_missing_argument_and_the_similar_flag_on_one_line() {
+    let cli = Cli::migrated();
+    let missing = cli.run(&["sessions", "revoke"]);
+    let line = missing.one_line_error();
+    assert!(
+        line.contains("required arguments were not provided"),
+        "{line}"
+    );
+    assert!(line.contains("<ID>"), "{line}");
+    let typo = cli.run(&["sessions", "list", "--usr", "alice"]);
+    let line = typo.one_line_error();
+    assert!(line.contains("--usr"), "{line}");
+    assert!(
+        line.contains("a similar argument exists: '--user'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn each_help_lists_its_own_flags_and_serve_names_every_variable() {
+    let cli = Cli::new();
+    let keys = cli.run(&["keys", "list", "--help"]);
+    let text = keys.ok();
+    assert!(
+        text.contains("--json") && text.contains("--database"),
+        "{text}"
+    );
+    for server_only in [
+        "--bind",
+        "--access-ttl",
+        "--revocations-token",
+        "TESSERA_BIND",
+    ] {
+        assert!(!text.contains(server_only), "{server_only} in {text}");
+    }
+    let serve = cli.run(&["serve", "--help"]);
+    let text = serve.ok();
+    for name in [
+        "--demo",
+        "--bind",
+        "TESSERA_BIND",
+        "TESSERA_DATABASE_URL",
+        "TESSERA_ACCESS_TTL",
+        "TESSERA_METRICS_BIND",
+        "TESSERA_SHUTDOWN_GRACE",
+        "TESSERA_KEY_ENCRYPTION_KEY",
+        "TESSERA_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        assert!(text.contains(name), "{name} not in {text}");
+    }
+    // The hidden flags still work where they always did.
+    cli.run(&["migrate", "--access-ttl", "5m"]).ok();
+}
+
+#[test]
+fn an_unknown_tessera_variable_is_a_warning_naming_the_closest_setting() {
+    let cli = Cli::new();
+    let mut typo = cli.command(&["migrate"]);
+    typo.env("TESSERA_ACESS_TTL", "5m");
+    let run = cli.finish(typo, None);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("TESSERA_ACESS_TTL is not a Tessera setting and is ignored (did you mean TESSERA_ACCESS_TTL?)"),
+        "{run:?}"
+    );
+    // Control: the test harness's own variables and the real settings say nothing.
+    let mut harness = cli.command(&["migrate"]);
+    harness
+        .env("TESSERA_TEST_POSTGRES_URL", "postgres://x")
+        .env("TESSERA_ACCESS_TTL", "5m");
+    let run = cli.finish(harness, None);
+    run.ok();
+    assert_eq!(run.stderr, "", "{run:?}");
+}
+
+#[tokio::test]
+async fn list_commands_print_headed_tables_or_json() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+    let (sid, _) = server.signed_in("alice", PASSWORD).await;
+
+    let users = cli.run(&["user", "list"]);
+    assert_eq!(users.ok().lines().next(), Some("ID\tUSERNAME\tCREATED"));
+    let sessions = cli.run(&["sessions", "list"]);
+    assert!(
+        sessions
+            .ok()
+            .starts_with("ID\tUSERNAME\tCREATED\tLAST USED"),
+        "{sessions:?}"
+    );
+    let keys = cli.run(&["keys", "list"]);
+    assert!(keys.ok().starts_with("KID\tALG\tSTATE"), "{keys:?}");
+
+    let json = |args: &[&str]| -> Vec<Value> {
+        let run = cli.run(args);
+        serde_json::from_str(run.ok()).unwrap_or_else(|e| panic!("{args:?}: {e}: {run:?}"))
+    };
+    let users = json(&["user", "list", "--json"]);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["username"], "alice");
+    let sessions = json(&["sessions", "list", "--user", "alice", "--json"]);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], sid.as_str());
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    let keys = json(&["keys", "list", "--json"]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["state"], "signing");
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    let cli = Cli::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = cli.run(&["completions", shell]);
+        assert!(run.ok().contains("sessions"), "{shell}: {run:?}");
+    }
+    cli.run(&["completions", "tcsh"]).one_line_error();
+    assert!(!cli.db_path().exists());
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tessera::{Config, SettingsArgs};
@@ -40,11 +40,7 @@ pub(crate) use on_both_backends;
 fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .expect("install recorder")
-        })
+        .get_or_init(|| tessera::telemetry::install_recorder().expect("install recorder"))
         .clone()
 }
 
