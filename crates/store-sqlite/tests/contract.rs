@@ -106,7 +106,10 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2, "sqlx's two migrations adopted, none run again");
+    assert_eq!(
+        version, 3,
+        "sqlx's two migrations adopted (none run again), the accounts migration applied on top"
+    );
     drop(conn);
     std::fs::remove_dir_all(&dir).unwrap();
 }
