@@ -70,6 +70,7 @@ pub async fn build_app(
         trusted_proxies: config.trusted_proxies.clone(),
         metrics,
         revocations_token: config.revocations_token.clone(),
+        admin_token: config.admin_token.clone(),
         hsts_max_age: config.hsts_for(&issuer),
     };
     // Request spans (method, path, status, latency) at debug level; headers, which carry
