@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod attacks;
 mod cli;
 mod faults;
