@@ -653,6 +653,8 @@ mod tests {
         assert_eq!(c.clock_leeway, Duration::from_secs(5));
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
         assert!(c.registration && c.cookie_secure && c.trusted_proxies.is_empty());
+        assert!(c.admin_token.is_none() && c.revocations_token.is_none());
+        assert_eq!(c.password_reset_ttl, Duration::from_secs(3600));
         let issuer = c.issuer_for("127.0.0.1:8080".parse().unwrap());
         assert_eq!(issuer, "http://127.0.0.1:8080");
         assert_eq!(c.settings_for(&issuer).audience, issuer);

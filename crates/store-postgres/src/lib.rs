@@ -614,9 +614,8 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         // `FOR SHARE` waits for a transaction that holds the user's row (a disable, delete,
         // password change or reset) and then re-checks the conditions on the row as committed.
-        let done =
-            bounded!(self, |c| {
-                sqlx::query(
+        let done = bounded!(self, |c| {
+            sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
              last_used_at, revoked_at, revoked_reason, user_agent, ip) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet FROM users \
@@ -635,7 +634,7 @@ impl Store for PostgresStore {
         .bind(s.ip.map(|ip| ip.to_string()))
         .bind(password_hash)
         .execute(c)
-            })?;
+        })?;
         Ok(done.rows_affected() == 1)
     }
 
