@@ -41,14 +41,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The shared secret of GET /auth/revocations (the route is off without one).
+# The shared secrets of GET /auth/revocations and of the admin API (both off without one).
 revocations_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+admin_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 TESSERA_BIND="127.0.0.1:$port" \
   TESSERA_DATABASE_URL="sqlite://$work/tessera.db" \
   TESSERA_COOKIE_SECURE=false \
   TESSERA_REVOCATIONS_TOKEN="$revocations_token" \
+  TESSERA_ADMIN_TOKEN="$admin_token" \
   RUST_LOG="${RUST_LOG:-warn}" \
   "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
@@ -93,8 +95,9 @@ run() {
 }
 
 status=0
-# Everything but logout-all first (with a user's access token: /auth/revocations answers 401),
-# then /auth/revocations with its secret, then logout-all, which ends every session of its user.
+# Everything but logout-all first (with a user's access token: /auth/revocations and /admin/*
+# answer 401), then /auth/revocations with its secret, /admin/* with the admin token, then
+# logout-all, which ends every session of its user.
 echo "--- schemathesis run $base/openapi.json (at most $max_examples cases per operation, ${time_limit}s)"
 token="$main_token"
 run --exclude-operation-id logoutAll || status=$?
@@ -102,6 +105,11 @@ if [[ $status -eq 0 ]]; then
   echo "--- schemathesis run: GET /auth/revocations with its shared secret"
   token="$revocations_token"
   run --include-operation-id listRevocations || status=$?
+fi
+if [[ $status -eq 0 ]]; then
+  echo "--- schemathesis run: /admin/* with the admin token"
+  token="$admin_token"
+  run --include-tag admin || status=$?
 fi
 if [[ $status -eq 0 ]]; then
   echo "--- schemathesis run: POST /auth/logout-all"
