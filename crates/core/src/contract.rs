@@ -55,6 +55,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     ended_sessions_are_deleted(&*store).await;
     keys_and_secrets_round_trip(&*store).await;
     revocations_are_listed_since_a_time(&*store).await;
+    revocations_page_exactly_through_one_millisecond(&*store).await;
     disabling_revokes_every_session_and_blocks_new_ones(&*store).await;
     a_password_change_keeps_one_session_unless_it_was_revoked(&*store).await;
     reset_tokens_are_single_use_replaced_and_expire(&*store).await;
@@ -425,7 +426,7 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
     }
     let listed = |since| async move {
         store
-            .sessions_revoked_since(at(since))
+            .revoked_sessions_page(at(since), None, 100)
             .await
             .expect("revoked since")
     };
@@ -465,10 +466,10 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
 }
 
 /// Far later than anything the checks above revoke, so their feed queries do not see these.
-const ACCOUNTS_T: i64 = 20_000_000;
+const ACCOUNTS_T: i64 = 40_000_000;
 
 async fn disabling_revokes_every_session_and_blocks_new_ones(store: &dyn Store) {
-    let u = user("kate");
+    let u = user("kira");
     store.insert_user(&u).await.expect("insert");
     let (a, b) = (session(&u, ACCOUNTS_T), session(&u, ACCOUNTS_T));
     assert!(
@@ -546,7 +547,7 @@ async fn disabling_revokes_every_session_and_blocks_new_ones(store: &dyn Store) 
 }
 
 async fn a_password_change_keeps_one_session_unless_it_was_revoked(store: &dyn Store) {
-    let (u, other) = (user("liam"), user("mona"));
+    let (u, other) = (user("lars"), user("mila"));
     store.insert_user(&u).await.expect("insert");
     store.insert_user(&other).await.expect("insert");
     let (keep, gone, theirs) = (
@@ -735,7 +736,10 @@ async fn a_deleted_users_sessions_stay_in_the_feed_by_id_alone(store: &dyn Store
         "the reset token went with the user"
     );
     assert_eq!(
-        store.sessions_revoked_since(at(T)).await.expect("feed"),
+        store
+            .revoked_sessions_page(at(T), None, 100)
+            .await
+            .expect("feed"),
         vec![(ended.id, at(T + 1_000)), (live.id, at(T + 2_000))]
     );
     // The name is free again.
@@ -750,7 +754,7 @@ async fn a_deleted_users_sessions_stay_in_the_feed_by_id_alone(store: &dyn Store
         .expect("purge");
     assert!(
         store
-            .sessions_revoked_since(at(T))
+            .revoked_sessions_page(at(T), None, 100)
             .await
             .expect("feed")
             .is_empty()
@@ -800,5 +804,76 @@ async fn users_are_paged_by_id_with_live_session_counts(store: &dyn Store) {
     assert_eq!(
         page[0].live_sessions, 1,
         "revoked and expired sessions do not count"
+    );
+}
+async fn revocations_page_exactly_through_one_millisecond(store: &dyn Store) {
+    // Later than every other check's revocations.
+    const T: i64 = 20_000_000;
+    let (u, other) = (user("kate"), user("liam"));
+    store.insert_user(&u).await.expect("insert");
+    store.insert_user(&other).await.expect("insert");
+    let mut ids = Vec::new();
+    for _ in 0..23 {
+        let s = session(&u, T);
+        store.insert_session(&s).await.expect("insert session");
+        ids.push(s.id);
+    }
+    let before = session(&other, T);
+    store.insert_session(&before).await.expect("insert session");
+    store
+        .revoke_session(before.id, at(T - 1), RevokeReason::Logout)
+        .await
+        .expect("revoke");
+    // A logout everywhere: 23 sessions, one millisecond.
+    let n = store
+        .revoke_user_sessions(u.id, at(T), RevokeReason::LogoutAll)
+        .await
+        .expect("revoke all");
+    assert_eq!(n, 23);
+    ids.sort();
+    let expected: Vec<_> = ids.iter().map(|&id| (id, at(T))).collect();
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .revoked_sessions_page(at(T), after, 5)
+            .await
+            .expect("page");
+        assert!(page.len() <= 5, "at most `limit`");
+        let Some(&(id, revoked_at)) = page.last() else {
+            break;
+        };
+        after = Some((revoked_at, id));
+        pages.push(page);
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![5, 5, 5, 5, 3]
+    );
+    assert_eq!(
+        pages.concat(),
+        expected,
+        "every session once, in id order, the one before `since` left out"
+    );
+    // A position before `since` does not reach behind it; one at the end lists nothing.
+    let from_before = store
+        .revoked_sessions_page(at(T), Some((at(T - 1), before.id)), 100)
+        .await
+        .expect("page");
+    assert_eq!(from_before, expected);
+    let whole = store
+        .revoked_sessions_page(at(T - 1), None, 100)
+        .await
+        .expect("page");
+    assert_eq!(whole.first(), Some(&(before.id, at(T - 1))));
+    assert_eq!(whole.len(), 24);
+    let last = *expected.last().expect("23 of them");
+    assert!(
+        store
+            .revoked_sessions_page(at(T), Some((last.1, last.0)), 100)
+            .await
+            .expect("page")
+            .is_empty()
     );
 }

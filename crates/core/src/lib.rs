@@ -50,7 +50,7 @@ pub use keys::{KEY_RELOAD_INTERVAL, Kek, KeyReport, KeyRing, SealedBlob, Signing
 pub use rules::{CurrentRotation, Lifetimes, LiveBounds};
 pub use service::{ClientInfo, Issued, PasswordReset, Revocations, SessionInfo, Tessera};
 pub use settings::Settings;
-pub use store::{SessionRecord, Store, User, UserSummary};
+pub use store::{SessionRecord, Store, User, UserSummary, revocation_page_start};
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };

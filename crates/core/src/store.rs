@@ -97,6 +97,21 @@ impl SessionRecord {
     }
 }
 
+/// Where [`Store::revoked_sessions_page`] starts reading: the position just before the first
+/// entry it may list, as `(revoked_at, id)`. Entries at or after `since` are those after
+/// `(since - 1 ms, the greatest id)` (times are whole milliseconds); with `after` as well, the
+/// later of the two. A store then reads one range, `(revoked_at, id) > start`, in index order.
+pub fn revocation_page_start(
+    since: Timestamp,
+    after: Option<(Timestamp, Uuid)>,
+) -> (Timestamp, Uuid) {
+    let before_since = (
+        Timestamp::from_millis(since.as_millis().saturating_sub(1)),
+        Uuid::max(),
+    );
+    after.map_or(before_since, |after| after.max(before_since))
+}
+
 /// Persistence for users, sessions, keys and secrets.
 ///
 /// Implementations must make [`Store::rotate_session`] an atomic compare-and-swap: of many
@@ -134,7 +149,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<u64>, StoreError>;
     /// Deletes a user, their sessions and their reset token in one transaction. The ids of their
     /// sessions, with when each was revoked (`now` for those still live), stay behind without
-    /// the user id, so that [`Store::sessions_revoked_since`] keeps listing them until
+    /// the user id, so that [`Store::revoked_sessions_page`] keeps listing them until
     /// [`Store::delete_sessions`] purges them with the other ended sessions. Returns whether the
     /// user existed.
     async fn delete_user(&self, user_id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
@@ -231,14 +246,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: Option<Uuid>,
     ) -> Result<Vec<SessionRecord>, StoreError>;
-    /// Sessions revoked at or after `since`, as `(id, revoked_at)`, oldest revocation first,
-    /// those of deleted users included.
-    /// Resource services poll this (through `GET /auth/revocations`) to refuse the access tokens
-    /// of ended sessions before those expire, so it must stay cheap when called every few
-    /// seconds: backends index `revoked_at`.
-    async fn sessions_revoked_since(
+    /// One page of the sessions revoked at or after `since`, as `(id, revoked_at)`, in
+    /// `(revoked_at, id)` order (ids compared as their 16 bytes): at most `limit` of them,
+    /// starting just after the position `after` when given. Resource services poll this
+    /// (through `GET /auth/revocations`) to refuse the access tokens of ended sessions before
+    /// those expire, so it must stay cheap when called every few seconds however many sessions
+    /// ended: backends index `(revoked_at, id)` and read only the page. The sessions of deleted
+    /// users are listed too (see [`Store::delete_user`]). The id in the position
+    /// keeps paging exact when many sessions share one `revoked_at` (a logout everywhere).
+    async fn revoked_sessions_page(
         &self,
         since: Timestamp,
+        after: Option<(Timestamp, Uuid)>,
+        limit: u32,
     ) -> Result<Vec<(Uuid, Timestamp)>, StoreError>;
     /// Deletes sessions revoked before `revoked_before`, last used before `used_before`, or
     /// created before `created_before`, and what deleted users left behind revoked before

@@ -13,7 +13,9 @@
 //! Log in at the issuer, then call `GET`/`POST http://127.0.0.1:3001/api/notes` with
 //! `Authorization: Bearer <access token>`. After a logout the token is refused here within the
 //! poll interval (5 s; `NOTES_REVOCATIONS_POLL`, e.g. `500ms`), and after `tessera keys rotate`
-//! tokens signed with the new key are accepted without a restart.
+//! tokens signed with the new key are accepted without a restart. `GET /healthz` reports the
+//! revocation list's freshness (`503` while stale: no poll has succeeded for 60 s, and tokens
+//! are refused).
 //!
 //! Settings (environment): `TESSERA_ISSUER` (or the first argument), `TESSERA_AUDIENCE`
 //! (default: the issuer), `TESSERA_ACCESS_TTL` (default `15m`, must match the issuer's),
@@ -118,9 +120,32 @@ async fn add_note(
     (StatusCode::CREATED, Json(note))
 }
 
+/// `GET /healthz`: the verifier's view of the revocation feed, `503` while it is stale (a
+/// load balancer then stops sending requests that would be refused anyway). The counters are
+/// what a service would export as metrics.
+async fn healthz(State(state): State<Notes>) -> Response {
+    let health = state.verifier.health();
+    let status = if health.stale {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::json!({
+        "status": if health.stale { "stale" } else { "ok" },
+        "revocations": health.revocations,
+        "last_sync": health.last_sync.map(|t| t.to_rfc3339()),
+        "revoked_sessions": health.revoked_sessions,
+        "failed_syncs": health.failed_syncs,
+        "accepted_while_stale": health.accepted_while_stale,
+        "refused_while_stale": health.refused_while_stale,
+    });
+    (status, Json(body)).into_response()
+}
+
 fn app(verifier: Verifier) -> Router {
     Router::new()
         .route("/api/notes", get(list_notes).post(add_note))
+        .route("/healthz", get(healthz))
         .with_state(Notes {
             verifier,
             notes: Arc::default(),
@@ -391,6 +416,18 @@ mod tests {
             vec![Note {
                 text: "from another service".into()
             }]
+        );
+        let health = api
+            .http
+            .get(format!("{}/healthz", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        let health: Value = health.json().await.unwrap();
+        assert_eq!(
+            (health["status"].as_str(), health["failed_syncs"].as_u64()),
+            (Some("ok"), Some(0))
         );
 
         let anonymous = api

@@ -18,7 +18,9 @@ use crate::wire::{
     Registered, ResetRequest, RevocationsQuery, SessionList, SessionView, TokenResponse,
 };
 use crate::{AppState, HttpConfig};
-use tessera_token::revocations::{RevocationList, Revoked, parse_since};
+use tessera_token::revocations::{
+    Cursor, DEFAULT_LIMIT, MAX_LIMIT, RevocationList, Revoked, parse_limit, parse_since,
+};
 
 pub async fn register(
     State(app): State<AppState>,
@@ -226,17 +228,31 @@ pub async fn revocations(
             InvalidToken::NotRevocationsToken,
         )));
     }
-    let bad_since = || {
-        ApiError::BadRequest(
-            "`since` must be milliseconds since the Unix epoch or an RFC 3339 time".into(),
-        )
-    };
-    let Query(query) = query.map_err(|_| bad_since())?;
+    let Query(query) =
+        query.map_err(|_| ApiError::BadRequest("the query string cannot be read".into()))?;
     let since = match query.since.as_deref() {
         None => None,
-        Some(text) => Some(parse_since(text).ok_or_else(bad_since)?),
+        Some(text) => Some(parse_since(text).ok_or_else(|| {
+            ApiError::BadRequest(
+                "`since` must be milliseconds since the Unix epoch or an RFC 3339 time".into(),
+            )
+        })?),
     };
-    let found = app.tessera.revocations(since).await?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(text) => parse_limit(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })?,
+    };
+    let cursor = match query.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            ApiError::BadRequest("`cursor` must be a previous page's `next`".into())
+        })?),
+    };
+    let found = app.tessera.revocations(since, cursor, limit).await?;
     let list = RevocationList {
         since: found.since.to_rfc3339(),
         until: found.until.to_rfc3339(),
@@ -248,6 +264,7 @@ pub async fn revocations(
                 revoked_at: at.to_rfc3339(),
             })
             .collect(),
+        next: found.next.map(|c| c.encode()),
     };
     Ok(no_store(Json(list).into_response()))
 }

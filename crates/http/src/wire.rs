@@ -69,10 +69,13 @@ pub struct SessionList {
     pub sessions: Vec<SessionView>,
 }
 
-/// `GET /auth/revocations?since=…`.
+/// `GET /auth/revocations?since=…&limit=…&cursor=…`, each read as text and parsed by the
+/// handler, so that a bad value gets an error naming the parameter.
 #[derive(Deserialize, Default)]
 pub struct RevocationsQuery {
     pub since: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// `POST /auth/password`.

@@ -25,5 +25,6 @@ CREATE TABLE deleted_user_revocations (
     revoked_at BIGINT NOT NULL
 );
 
--- The feed's `revoked_at >= $1` and the cleanup's `revoked_at < $1`.
-CREATE INDEX deleted_user_revocations_by_time ON deleted_user_revocations (revoked_at);
+-- The feed's page, one range `(revoked_at, session_id) > ($1, $2)` read in order, as for
+-- `sessions_by_revocation`; also the cleanup's `revoked_at < $1`.
+CREATE INDEX deleted_user_revocations_by_time ON deleted_user_revocations (revoked_at, session_id);

@@ -31,7 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
     CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
-    StoreError, StoredKey, Timestamp, User, UserSummary,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -808,17 +808,26 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn sessions_revoked_since(
+    async fn revoked_sessions_page(
         &self,
         since: Timestamp,
+        after: Option<(Timestamp, Uuid)>,
+        limit: u32,
     ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
+        let (at, id) = revocation_page_start(since, after);
+        // One range of the `(revoked_at, id)` index; `IS NOT NULL` names its partial condition.
         let rows: Vec<(Uuid, i64)> = bounded!(self, |c| {
             sqlx::query_as(
-                "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
-             UNION ALL SELECT session_id, revoked_at FROM deleted_user_revocations \
-             WHERE revoked_at >= $1 ORDER BY 2, 1",
+                "(SELECT id, revoked_at FROM sessions \
+                 WHERE revoked_at IS NOT NULL AND (revoked_at, id) > ($1, $2) \
+                 ORDER BY revoked_at, id LIMIT $3) \
+                 UNION ALL (SELECT session_id, revoked_at FROM deleted_user_revocations \
+                 WHERE (revoked_at, session_id) > ($1, $2) ORDER BY revoked_at, session_id LIMIT $3) \
+                 ORDER BY 2, 1 LIMIT $3",
             )
-            .bind(ms(since))
+            .bind(ms(at))
+            .bind(id)
+            .bind(i64::from(limit))
             .fetch_all(c)
         })?;
         Ok(rows

@@ -23,5 +23,6 @@ CREATE TABLE deleted_user_revocations (
     revoked_at INTEGER NOT NULL
 ) STRICT;
 
--- The feed's `revoked_at >= ?` and the cleanup's `revoked_at < ?`.
-CREATE INDEX deleted_user_revocations_by_time ON deleted_user_revocations (revoked_at);
+-- The feed's page, one range `(revoked_at, session_id) > (?, ?)` read in order, as for
+-- `sessions_by_revocation`; also the cleanup's `revoked_at < ?`.
+CREATE INDEX deleted_user_revocations_by_time ON deleted_user_revocations (revoked_at, session_id);

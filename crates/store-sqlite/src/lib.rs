@@ -62,7 +62,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::{
     CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
-    StoreError, StoredKey, Timestamp, User, UserSummary,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -316,9 +316,15 @@ const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_
      WHERE user_id = ? AND revoked_at IS NULL";
 const DELETE_SESSIONS: &str =
     "DELETE FROM sessions WHERE revoked_at < ? OR last_used_at < ? OR created_at < ?";
-const SESSIONS_REVOKED_SINCE: &str = "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1 \
-     UNION ALL SELECT session_id, revoked_at FROM deleted_user_revocations WHERE revoked_at >= ?1 \
-     ORDER BY 2, 1";
+/// Two ranges, each of an index on `(revoked_at, id)` (`IS NOT NULL` names the sessions index's
+/// partial condition): ended sessions, and the sessions of deleted users; merged, one page.
+const REVOKED_SESSIONS_PAGE: &str = "SELECT id, revoked_at FROM ( \
+     SELECT * FROM (SELECT id, revoked_at FROM sessions \
+       WHERE revoked_at IS NOT NULL AND (revoked_at, id) > (?1, ?2) \
+       ORDER BY revoked_at, id LIMIT ?3) \
+     UNION ALL SELECT * FROM (SELECT session_id, revoked_at FROM deleted_user_revocations \
+       WHERE (revoked_at, session_id) > (?1, ?2) ORDER BY revoked_at, session_id LIMIT ?3)) \
+     ORDER BY revoked_at, id LIMIT ?3";
 const KEYS: &str =
     "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, \
@@ -855,15 +861,18 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn sessions_revoked_since(
+    async fn revoked_sessions_page(
         &self,
         since: Timestamp,
+        after: Option<(Timestamp, Uuid)>,
+        limit: u32,
     ) -> Result<Vec<(Uuid, Timestamp)>, StoreError> {
+        let (at, id) = revocation_page_start(since, after);
         let rows = self
             .readers
             .read(move |c| {
-                c.prepare_cached(SESSIONS_REVOKED_SINCE)?
-                    .query_map([ms(since)], |r| {
+                c.prepare_cached(REVOKED_SESSIONS_PAGE)?
+                    .query_map(params![ms(at), id.as_bytes().as_slice(), limit], |r| {
                         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()

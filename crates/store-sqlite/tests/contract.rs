@@ -44,7 +44,7 @@ async fn reopening_a_database_keeps_its_data_and_migrates_nothing_twice() {
 }
 
 /// A database as the sqlx-based version of this store left it (`sqlx-era.sql`: both migrations
-/// recorded in sqlx's own table, `user_version` 0) opens without migrating anything again, keeps
+/// recorded in sqlx's own table, `user_version` 0) opens without running those two again, keeps
 /// its data, and takes new writes.
 #[tokio::test]
 async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
@@ -89,14 +89,21 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
             .await
             .unwrap()
     );
-    // The revocations index (migration 2) was there already: revoking uses it.
+    // The revocations index (migration 2, widened by 3) is there: revoking and paging use it.
     assert!(
         store
             .revoke_session(session.id, now, tessera_core::RevokeReason::Logout)
             .await
             .unwrap()
     );
-    assert_eq!(store.sessions_revoked_since(now).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .revoked_sessions_page(now, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     store.close().await;
 
     let reopened = SqliteStore::connect(&url).await.unwrap();
@@ -107,8 +114,8 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        version, 3,
-        "sqlx's two migrations adopted (none run again), the accounts migration applied on top"
+        version, 4,
+        "sqlx's two migrations adopted, not run again; the later ones applied"
     );
     drop(conn);
     std::fs::remove_dir_all(&dir).unwrap();

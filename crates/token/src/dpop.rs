@@ -229,15 +229,15 @@ pub fn check(proof: &str, expected: &Expected<'_>, now: Timestamp) -> Result<Pro
         return Err(InvalidProof::WrongUrl);
     }
     let iat = check_iat(claims.iat, expected.leeway, now)?;
-    if let Some(token) = expected.access_token {
-        if claims.ath.as_deref() != Some(access_token_hash(token).as_str()) {
-            return Err(InvalidProof::WrongAccessTokenHash);
-        }
+    if let Some(token) = expected.access_token
+        && claims.ath.as_deref() != Some(access_token_hash(token).as_str())
+    {
+        return Err(InvalidProof::WrongAccessTokenHash);
     }
-    if let Some(is_current) = expected.nonce_is_current {
-        if !claims.nonce.as_deref().is_some_and(is_current) {
-            return Err(InvalidProof::NonceRequired);
-        }
+    if let Some(is_current) = expected.nonce_is_current
+        && !claims.nonce.as_deref().is_some_and(is_current)
+    {
+        return Err(InvalidProof::NonceRequired);
     }
     Ok(Proof {
         jkt,

@@ -49,8 +49,27 @@
 //!
 //! **The bound**: a logout (or a revocation, or a detected refresh-token reuse) takes effect in
 //! every verifying service within one poll interval plus the duration of one poll request.
-//! While the issuer cannot be reached the verifier keeps what it knows and logs a warning at
-//! each failed poll; tokens then still end at their expiry.
+//!
+//! The feed is paged ([`RevocationsConfig::page_size`] entries a request): the verifier follows
+//! the pages to the end at every poll, so no number of ended sessions makes a poll fail or
+//! [`Verifier::connect`] refuse to start.
+//!
+//! # When the feed cannot be read
+//!
+//! A failed poll keeps what is known and logs a warning; the next poll tries again. Once the
+//! last successful poll is older than [`RevocationsConfig::max_staleness`] (60 s by default,
+//! by the verifier's clock) the list is **stale**: a session ended since then would not be
+//! refused. What happens then is [`RevocationsConfig::when_stale`]:
+//!
+//! - [`StalePolicy::Refuse`] (the default): [`Verifier::verify`] fails with
+//!   [`Error::RevocationsStale`] (not an invalid token: answer `503`) until a poll succeeds.
+//! - [`StalePolicy::Accept`]: tokens are accepted as before, each such acceptance counted in
+//!   [`Health::accepted_while_stale`], and every failed poll logged as an error.
+//!
+//! Either way [`Verifier::health`] says so: the last successful sync, whether the list is stale,
+//! and counters of failed polls and of tokens accepted or refused while stale. The verifier has
+//! no metrics dependency of its own; export these from the host (a `/healthz` that fails while
+//! `stale`, a gauge of `last_sync`, counters of the rest).
 //!
 //! # Transport
 //!
@@ -69,19 +88,29 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use tessera_token::access_token::{self, Expectations};
-use tessera_token::revocations::RevocationList;
+use tessera_token::revocations::{MAX_LIMIT, RevocationList};
 use tessera_token::{Clock, PublicKeySet, SystemClock, Timestamp};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 pub use tessera_token::{AccessClaims, InvalidToken};
 
-/// The largest JWK Set or revocation list read from the issuer; a larger answer is an error.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest JWK Set read from the issuer; a larger answer is an error.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// The largest page of the revocation feed read: [`MAX_LIMIT`] entries take about 1 MB of
+/// JSON, so this leaves room and still bounds what a broken issuer can make the verifier hold.
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Pages followed in one poll before it gives up: [`MAX_LIMIT`] times this is far more
+/// sessions than any window holds, and an issuer that keeps answering `next` forever cannot
+/// keep a poll running forever.
+const MAX_PAGES: usize = 10_000;
 
 /// How far before the previous answer's `until` each revocation poll starts: revocations are
 /// time-stamped by the issuer instance that made them a moment before they commit, and several
@@ -146,17 +175,45 @@ pub struct RevocationsConfig {
     /// How often to poll: the bound on how long a logout takes to reach this service. Defaults
     /// to 5 s.
     pub poll_interval: Duration,
+    /// Entries asked for per page (`limit`), 1 to 10 000. Defaults to 5000.
+    pub page_size: u32,
+    /// How old the last successful poll may be (by the verifier's clock) before the list counts
+    /// as stale and [`RevocationsConfig::when_stale`] applies. Must be longer than the poll
+    /// interval. Defaults to 60 s.
+    pub max_staleness: Duration,
+    /// What [`Verifier::verify`] does while the list is stale. Defaults to
+    /// [`StalePolicy::Refuse`].
+    pub when_stale: StalePolicy,
 }
 
 impl RevocationsConfig {
-    /// Polls `{issuer}/auth/revocations` every 5 s with `token`.
+    /// Polls `{issuer}/auth/revocations` every 5 s with `token`, 5000 entries a page, and
+    /// refuses tokens once no poll has succeeded for 60 s.
     pub fn new(issuer: &str, token: impl Into<String>) -> Self {
         Self {
             url: format!("{}/auth/revocations", issuer.trim_end_matches('/')),
             token: token.into(),
             poll_interval: Duration::from_secs(5),
+            page_size: 5000,
+            max_staleness: Duration::from_secs(60),
+            when_stale: StalePolicy::Refuse,
         }
     }
+}
+
+/// What [`Verifier::verify`] does once the revocation list is stale (no successful poll within
+/// [`RevocationsConfig::max_staleness`]): the issuer or its feed has been unreachable, or
+/// answering errors, for that long, so a session ended since would go unnoticed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StalePolicy {
+    /// Fail every verification with [`Error::RevocationsStale`] until a poll succeeds: no
+    /// revoked session is ever accepted, at the price of availability while the issuer is down.
+    #[default]
+    Refuse,
+    /// Accept tokens on their signature and expiry alone, as if revocations were off, counting
+    /// each in [`Health::accepted_while_stale`] and logging every failed poll as an error.
+    /// Sessions ended while stale are accepted until a poll succeeds or their tokens expire.
+    Accept,
 }
 
 impl fmt::Debug for RevocationsConfig {
@@ -165,6 +222,9 @@ impl fmt::Debug for RevocationsConfig {
             .field("url", &self.url)
             .field("token", &"<redacted>")
             .field("poll_interval", &self.poll_interval)
+            .field("page_size", &self.page_size)
+            .field("max_staleness", &self.max_staleness)
+            .field("when_stale", &self.when_stale)
             .finish()
     }
 }
@@ -183,6 +243,13 @@ pub enum Error {
     /// The settings cannot work (a URL that is not http(s), a zero interval).
     #[error("invalid verifier settings: {0}")]
     Config(String),
+    /// The token may be fine, but the revocation list is stale and the policy is
+    /// [`StalePolicy::Refuse`]: whether its session has ended is unknown. Answer `503`.
+    #[error("the revocation list is stale (last successful poll: {}): refusing tokens until the issuer's feed answers again", last_sync.map_or_else(|| "never".to_owned(), Timestamp::to_rfc3339))]
+    RevocationsStale {
+        /// When the last successful poll started (the verifier's clock), if any did.
+        last_sync: Option<Timestamp>,
+    },
 }
 
 impl Error {
@@ -221,7 +288,50 @@ struct Inner {
     revoked: RwLock<HashMap<Uuid, Timestamp>>,
     /// The `until` of the last revocation poll (the issuer's clock).
     revocations_until: Mutex<Option<Timestamp>>,
+    /// Held for a whole poll (all its pages), so an explicit sync and the background one do not
+    /// interleave.
+    syncing: tokio::sync::Mutex<()>,
+    /// How the polls went.
+    sync: Mutex<SyncState>,
+    accepted_while_stale: AtomicU64,
+    refused_while_stale: AtomicU64,
     background: OnceLock<AbortHandle>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// When the last successful poll started (the verifier's clock).
+    last_sync: Option<Timestamp>,
+    failed_syncs: u64,
+    consecutive_failures: u64,
+    last_error: Option<String>,
+}
+
+/// What [`Verifier::health`] reports: how fresh the revocation list is, and counters a host can
+/// export as metrics (they only grow).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Whether revocations are polled at all ([`VerifierConfig::revocations`]).
+    pub revocations: bool,
+    /// When the last successful poll started, by the verifier's clock.
+    pub last_sync: Option<Timestamp>,
+    /// Whether the list is older than [`RevocationsConfig::max_staleness`] (always `false`
+    /// without revocations).
+    pub stale: bool,
+    /// The policy applied while stale.
+    pub when_stale: StalePolicy,
+    /// Ended sessions known.
+    pub revoked_sessions: usize,
+    /// Polls that failed, in all.
+    pub failed_syncs: u64,
+    /// Polls that failed since the last successful one.
+    pub consecutive_failures: u64,
+    /// Why the last failed poll failed, until one succeeds.
+    pub last_error: Option<String>,
+    /// Tokens accepted while stale ([`StalePolicy::Accept`]).
+    pub accepted_while_stale: u64,
+    /// Tokens refused for staleness ([`StalePolicy::Refuse`]).
+    pub refused_while_stale: u64,
 }
 
 struct FetchState {
@@ -254,9 +364,10 @@ fn check_url(what: &str, url: &str) -> Result<(), Error> {
 
 impl Verifier {
     /// Checks the settings, fetches the issuer's JWK Set (and, with revocations on, the current
-    /// revocation list), and starts the background task that keeps both fresh. Fails when the
-    /// issuer cannot be reached: a service should not start verifying with nothing to verify
-    /// against. Must run inside a Tokio runtime.
+    /// revocation list, every page of it), and starts the background task that keeps both
+    /// fresh. Fails when the issuer cannot be reached or refuses the revocations secret: a
+    /// service should not start verifying with nothing to verify against. (The size of the
+    /// feed never makes it fail: it is read a page at a time.) Must run inside a Tokio runtime.
     pub async fn connect(config: VerifierConfig) -> Result<Self, Error> {
         Self::connect_with_clock(config, Arc::new(SystemClock)).await
     }
@@ -275,6 +386,16 @@ impl Verifier {
             if r.poll_interval.is_zero() {
                 return Err(Error::Config(
                     "the revocations poll interval must be longer than 0".into(),
+                ));
+            }
+            if !(1..=MAX_LIMIT).contains(&r.page_size) {
+                return Err(Error::Config(format!(
+                    "the revocations page size must be from 1 to {MAX_LIMIT}"
+                )));
+            }
+            if r.max_staleness <= r.poll_interval {
+                return Err(Error::Config(
+                    "the revocations max_staleness must be longer than the poll interval".into(),
                 ));
             }
         }
@@ -304,6 +425,10 @@ impl Verifier {
             }),
             revoked: RwLock::new(HashMap::new()),
             revocations_until: Mutex::new(None),
+            syncing: tokio::sync::Mutex::new(()),
+            sync: Mutex::new(SyncState::default()),
+            accepted_while_stale: AtomicU64::new(0),
+            refused_while_stale: AtomicU64::new(0),
             background: OnceLock::new(),
         });
         inner.refresh_keys().await?;
@@ -327,7 +452,45 @@ impl Verifier {
         if self.is_revoked(claims.sid) {
             return Err(InvalidToken::SessionEnded.into());
         }
+        if let Some(config) = &self.inner.config.revocations {
+            let last_sync = lock(&self.inner.sync).last_sync;
+            if self.inner.is_stale(config, last_sync) {
+                match config.when_stale {
+                    StalePolicy::Refuse => {
+                        self.inner
+                            .refused_while_stale
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Err(Error::RevocationsStale { last_sync });
+                    }
+                    StalePolicy::Accept => {
+                        self.inner
+                            .accepted_while_stale
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
         Ok(claims)
+    }
+
+    /// How fresh the revocation list is, and counters to export: see [`Health`]. A host's
+    /// health check fails (or warns) while [`Health::stale`].
+    pub fn health(&self) -> Health {
+        let inner = &self.inner;
+        let sync = lock(&inner.sync);
+        let config = inner.config.revocations.as_ref();
+        Health {
+            revocations: config.is_some(),
+            last_sync: sync.last_sync,
+            stale: config.is_some_and(|c| inner.is_stale(c, sync.last_sync)),
+            when_stale: config.map_or(StalePolicy::default(), |c| c.when_stale),
+            revoked_sessions: read(&inner.revoked).len(),
+            failed_syncs: sync.failed_syncs,
+            consecutive_failures: sync.consecutive_failures,
+            last_error: sync.last_error.clone(),
+            accepted_while_stale: inner.accepted_while_stale.load(Ordering::Relaxed),
+            refused_while_stale: inner.refused_while_stale.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether the session `sid` is known to have ended (from the revocation polls).
@@ -351,8 +514,9 @@ impl Verifier {
         self.inner.refresh_keys().await
     }
 
-    /// Polls the revocation list now (the background task does this every poll interval).
-    /// Returns how many ended sessions are known. Does nothing without revocations configured.
+    /// Polls the revocation list now, following its pages to the end (the background task does
+    /// this every poll interval). Returns how many ended sessions are known. Does nothing
+    /// without revocations configured. A failure is also recorded in [`Verifier::health`].
     pub async fn sync_revocations(&self) -> Result<usize, Error> {
         self.inner.sync_revocations().await
     }
@@ -416,7 +580,7 @@ impl Inner {
 
     async fn fetch_keys(&self) -> Result<PublicKeySet, Error> {
         let url = &self.config.jwks_url;
-        let body = self.get(url, None).await?;
+        let body = self.get(url, None, MAX_JWKS_BYTES).await?;
         let keys = PublicKeySet::from_json(&body)
             .map_err(|e| Error::Issuer(format!("the JWK Set at {url} is unusable: {e}")))?;
         if keys.is_empty() {
@@ -429,32 +593,73 @@ impl Inner {
         Ok(keys)
     }
 
+    /// Whether a list last synced at `last_sync` is stale now.
+    fn is_stale(&self, config: &RevocationsConfig, last_sync: Option<Timestamp>) -> bool {
+        last_sync.is_none_or(|at| self.clock.now().since(at) > config.max_staleness)
+    }
+
     async fn sync_revocations(&self) -> Result<usize, Error> {
         let Some(config) = &self.config.revocations else {
             return Ok(0);
         };
-        let since = *lock(&self.revocations_until);
-        let url = match since {
-            None => config.url.clone(),
-            Some(until) => {
-                let since = until.minus(POLL_OVERLAP).as_millis();
-                let sep = if config.url.contains('?') { '&' } else { '?' };
-                format!("{}{sep}since={since}", config.url)
+        let _syncing = self.syncing.lock().await;
+        let started = self.clock.now();
+        let result = self.read_feed(config).await;
+        let mut sync = lock(&self.sync);
+        match &result {
+            Ok(_) => {
+                sync.last_sync = Some(started);
+                sync.consecutive_failures = 0;
+                sync.last_error = None;
             }
-        };
-        let body = self.get(&url, Some(&config.token)).await?;
-        let list: RevocationList = serde_json::from_slice(&body).map_err(|e| {
-            Error::Issuer(format!(
-                "the revocation list at {} is malformed: {e}",
-                config.url
-            ))
-        })?;
-        let until = Timestamp::parse_rfc3339(&list.until).ok_or_else(|| {
-            Error::Issuer(format!(
-                "the revocation list at {} has a bad `until`",
-                config.url
-            ))
-        })?;
+            Err(e) => {
+                sync.failed_syncs += 1;
+                sync.consecutive_failures += 1;
+                sync.last_error = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    /// Reads the feed from a little before the last poll's `until`, page after page, adding
+    /// what it lists. Entries of the pages read before a failure are kept (they are true), but
+    /// the poll counts as failed and the next one starts from the same point.
+    async fn read_feed(&self, config: &RevocationsConfig) -> Result<usize, Error> {
+        let since = lock(&self.revocations_until).map(|until| until.minus(POLL_OVERLAP));
+        let bad =
+            |what: &str| Error::Issuer(format!("the revocation list at {} {what}", config.url));
+        let mut cursor: Option<String> = None;
+        // The first page's `until`: every revocation committed before it is on some page, so
+        // the next poll starts a little before it.
+        let mut first_until = None;
+        for _ in 0..MAX_PAGES {
+            let url = page_url(config, since, cursor.as_deref());
+            let body = self.get(&url, Some(&config.token), MAX_PAGE_BYTES).await?;
+            let list: RevocationList =
+                serde_json::from_slice(&body).map_err(|e| bad(&format!("is malformed: {e}")))?;
+            let until =
+                Timestamp::parse_rfc3339(&list.until).ok_or_else(|| bad("has a bad `until`"))?;
+            first_until.get_or_insert(until);
+            {
+                let mut revoked = write(&self.revoked);
+                for entry in list.revocations {
+                    let at = Timestamp::parse_rfc3339(&entry.revoked_at).unwrap_or(until);
+                    revoked.insert(entry.session_id, at);
+                }
+            }
+            match list.next {
+                None => return Ok(self.finish_sync(first_until.unwrap_or(until))),
+                Some(next) if cursor.as_ref() == Some(&next) => {
+                    return Err(bad("answered the same `next` twice"));
+                }
+                Some(next) => cursor = Some(next),
+            }
+        }
+        Err(bad(&format!("had more than {MAX_PAGES} pages")))
+    }
+
+    /// After the last page: forgets what can no longer matter and remembers where to poll from.
+    fn finish_sync(&self, until: Timestamp) -> usize {
         // Tokens of sessions ended longer ago than this have all expired, by this verifier's
         // own clock, the one `exp` is checked with: the issuer's `until` would forget a
         // revocation early on a verifier whose clock lags, while it still accepts the tokens.
@@ -464,19 +669,20 @@ impl Inner {
             .minus(self.config.access_ttl.saturating_add(self.config.leeway));
         let known = {
             let mut revoked = write(&self.revoked);
-            for entry in list.revocations {
-                let at = Timestamp::parse_rfc3339(&entry.revoked_at).unwrap_or(until);
-                revoked.insert(entry.session_id, at);
-            }
             revoked.retain(|_, at| *at >= forget_before);
             revoked.len()
         };
         *lock(&self.revocations_until) = Some(until);
-        Ok(known)
+        known
     }
 
-    /// A GET to the issuer: `200` with a body of at most [`MAX_BODY_BYTES`], or an error.
-    async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Vec<u8>, Error> {
+    /// A GET to the issuer: `200` with a body of at most `max_bytes`, or an error.
+    async fn get(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, Error> {
         let mut request = self.http.get(url);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -506,9 +712,9 @@ impl Inner {
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
+            if body.len() + chunk.len() > max_bytes {
                 return Err(Error::Issuer(format!(
-                    "GET {url}: the answer is over {MAX_BODY_BYTES} bytes"
+                    "GET {url}: the answer is over {max_bytes} bytes"
                 )));
             }
             body.extend_from_slice(&chunk);
@@ -544,11 +750,72 @@ async fn background(inner: Weak<Inner>) {
             } => {
                 let Some(inner) = inner.upgrade() else { return };
                 if let Err(e) = inner.sync_revocations().await {
-                    tracing::warn!(error = %e, "polling revocations failed; keeping the known ones");
+                    inner.report_failed_poll(&e);
                 }
             }
         }
     }
+}
+
+impl Inner {
+    fn report_failed_poll(&self, e: &Error) {
+        let Some(config) = &self.config.revocations else {
+            return;
+        };
+        let last_sync = lock(&self.sync).last_sync;
+        if !self.is_stale(config, last_sync) {
+            tracing::warn!(error = %e, "polling revocations failed; keeping the known ones");
+            return;
+        }
+        let last_sync = last_sync.map(Timestamp::to_rfc3339);
+        match config.when_stale {
+            StalePolicy::Refuse => tracing::error!(
+                error = %e, ?last_sync,
+                "polling revocations failed and the list is stale: refusing every token"
+            ),
+            StalePolicy::Accept => tracing::error!(
+                error = %e, ?last_sync,
+                "polling revocations failed and the list is stale: accepting tokens without \
+                 knowing whether their sessions have ended"
+            ),
+        }
+    }
+}
+
+/// The URL of one page: the configured one with `since` (after the first poll), `limit`, and
+/// the previous page's `next`.
+fn page_url(config: &RevocationsConfig, since: Option<Timestamp>, cursor: Option<&str>) -> String {
+    let mut url = config.url.clone();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    let mut add = |name: &str, value: &str| {
+        url.push(sep);
+        url.push_str(name);
+        url.push('=');
+        url.push_str(&query_escape(value));
+        sep = '&';
+    };
+    if let Some(since) = since {
+        add("since", &since.as_millis().to_string());
+    }
+    add("limit", &config.page_size.to_string());
+    if let Some(cursor) = cursor {
+        add("cursor", cursor);
+    }
+    url
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (the cursor is opaque: an
+/// issuer may put anything in it).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn interval(start: tokio::time::Instant, period: Duration) -> tokio::time::Interval {

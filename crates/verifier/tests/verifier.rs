@@ -14,10 +14,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tessera_core::ManualClock;
 use tessera_core::access_token::{self, AccessClaims};
 use tessera_core::keys::{KeySet, SigningAlg, StoredKey};
 use tessera_core::{Clock, SystemClock, Timestamp};
-use tessera_verifier::{Error, RevocationsConfig, Verifier, VerifierConfig};
+use tessera_verifier::{Error, RevocationsConfig, StalePolicy, Verifier, VerifierConfig};
 use uuid::Uuid;
 
 const SECRET: &str = "stand-in-revocations-secret-0123456789";
@@ -30,6 +31,10 @@ struct IssuerState {
     jwks_fetches: AtomicUsize,
     revocation_polls: AtomicUsize,
     offers_revocations: bool,
+    /// While set, the feed answers `503` (the issuer is down).
+    feed_down: std::sync::atomic::AtomicBool,
+    /// While set, every page names itself as the next (a broken issuer).
+    stuck_cursor: std::sync::atomic::AtomicBool,
 }
 
 struct Issuer {
@@ -53,6 +58,9 @@ async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
 #[derive(serde::Deserialize)]
 struct Since {
     since: Option<i64>,
+    limit: Option<usize>,
+    /// How many entries earlier pages listed (the stand-in's own opaque cursor).
+    cursor: Option<usize>,
 }
 
 async fn revocations(
@@ -69,9 +77,13 @@ async fn revocations(
     {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    if state.feed_down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let now = SystemClock.now();
     let since = q.since.unwrap_or(0);
-    let list: Vec<_> = state
+    let (skip, limit) = (q.cursor.unwrap_or(0), q.limit.unwrap_or(1000));
+    let matching: Vec<_> = state
         .revoked
         .lock()
         .unwrap()
@@ -79,10 +91,17 @@ async fn revocations(
         .filter(|(_, at)| at.as_millis() >= since)
         .map(|(sid, at)| serde_json::json!({"session_id": sid, "revoked_at": at.to_rfc3339()}))
         .collect();
+    let page: Vec<_> = matching.iter().skip(skip).take(limit).cloned().collect();
+    let next = if state.stuck_cursor.load(Ordering::SeqCst) {
+        Some(skip.to_string())
+    } else {
+        (skip + page.len() < matching.len()).then(|| (skip + page.len()).to_string())
+    };
     Json(serde_json::json!({
         "since": Timestamp::from_millis(since).to_rfc3339(),
         "until": now.to_rfc3339(),
-        "revocations": list,
+        "revocations": page,
+        "next": next,
     }))
     .into_response()
 }
@@ -160,6 +179,8 @@ impl Issuer {
         let mut config = self.config();
         let mut revocations = RevocationsConfig::new(&self.base, SECRET);
         revocations.poll_interval = poll;
+        // Stale only well after a missed poll (the tests that want staleness set it).
+        revocations.max_staleness = poll.saturating_mul(2).max(Duration::from_secs(60));
         config.revocations = Some(revocations);
         config
     }
@@ -484,4 +505,159 @@ async fn a_lagging_verifier_remembers_a_revocation_while_it_still_accepts_the_to
     verifier.sync_revocations().await.unwrap();
     assert!(!verifier.is_revoked(sid));
     assert!(verifier.verify(&token).await.is_err(), "expired by now");
+}
+
+#[tokio::test]
+async fn every_page_of_the_feed_is_read_at_each_poll() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let sids: Vec<_> = (0..23).map(|_| Uuid::new_v4()).collect();
+    let now = SystemClock.now();
+    for sid in &sids {
+        issuer.revoke(*sid, now);
+    }
+    let mut config = issuer.with_revocations(Duration::from_secs(3600));
+    if let Some(r) = config.revocations.as_mut() {
+        r.page_size = 5;
+    }
+    let verifier = Verifier::connect(config).await.unwrap();
+    assert_eq!(issuer.state.revocation_polls.load(Ordering::SeqCst), 5);
+    assert!(sids.iter().all(|sid| verifier.is_revoked(*sid)));
+    let late = Uuid::new_v4();
+    issuer.revoke(late, SystemClock.now());
+    assert_eq!(verifier.sync_revocations().await.unwrap(), 24);
+    assert!(verifier.is_revoked(late));
+}
+
+#[tokio::test]
+async fn a_feed_whose_cursor_does_not_advance_fails_the_poll_instead_of_looping() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let verifier = Verifier::connect(issuer.with_revocations(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    issuer.state.stuck_cursor.store(true, Ordering::SeqCst);
+    let e = verifier.sync_revocations().await.unwrap_err();
+    assert!(e.to_string().contains("same `next`"), "{e}");
+    let health = verifier.health();
+    assert_eq!((health.failed_syncs, health.consecutive_failures), (1, 1));
+    assert!(health.last_error.unwrap().contains("same `next`"));
+}
+
+/// A verifier on a manual clock whose issuer's feed is down from the start of the test on.
+async fn stale_verifier(issuer: &Issuer, policy: StalePolicy) -> (Verifier, ManualClock) {
+    let clock = ManualClock::new(SystemClock.now());
+    // No background poll within the test (it polls by real time); stale after 60 s by `clock`.
+    let mut config = issuer.with_revocations(Duration::from_secs(30));
+    if let Some(r) = config.revocations.as_mut() {
+        r.max_staleness = Duration::from_secs(60);
+        r.when_stale = policy;
+    }
+    let verifier = Verifier::connect_with_clock(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    issuer.state.feed_down.store(true, Ordering::SeqCst);
+    (verifier, clock)
+}
+
+#[tokio::test]
+async fn a_stale_list_refuses_tokens_by_default_and_health_says_so() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let (verifier, clock) = stale_verifier(&issuer, StalePolicy::default()).await;
+    let connected = verifier.health();
+    assert!(connected.revocations && !connected.stale);
+    let token = issuer.token(Uuid::new_v4());
+
+    // Failed polls within the bound: still fresh enough, tokens accepted.
+    assert!(verifier.sync_revocations().await.is_err());
+    clock.advance(Duration::from_secs(60));
+    assert!(verifier.sync_revocations().await.is_err());
+    assert!(verifier.verify(&token).await.is_ok());
+    let health = verifier.health();
+    assert!(!health.stale);
+    assert_eq!(health.consecutive_failures, 2);
+    assert!(health.last_error.unwrap().contains("503"));
+
+    // One millisecond past it: refused, and not as an invalid token (a 503, not a 401).
+    clock.advance(Duration::from_millis(1));
+    let e = verifier.verify(&token).await.unwrap_err();
+    assert!(matches!(e, Error::RevocationsStale { .. }), "{e}");
+    assert!(!e.is_invalid_token());
+    let health = verifier.health();
+    assert!(health.stale);
+    assert_eq!(health.last_sync, connected.last_sync);
+    assert_eq!(
+        (health.refused_while_stale, health.accepted_while_stale),
+        (1, 0)
+    );
+    // A forged token is still an invalid token.
+    assert!(
+        verifier
+            .verify(&made_up_kid_token())
+            .await
+            .unwrap_err()
+            .is_invalid_token()
+    );
+
+    // The feed answers again: fresh, accepted.
+    issuer.state.feed_down.store(false, Ordering::SeqCst);
+    verifier.sync_revocations().await.unwrap();
+    assert!(verifier.verify(&token).await.is_ok());
+    let health = verifier.health();
+    assert!(!health.stale);
+    assert_eq!(health.last_sync, Some(clock.now()));
+    assert_eq!((health.consecutive_failures, health.failed_syncs), (0, 2));
+    assert_eq!(health.last_error, None);
+}
+
+#[tokio::test]
+async fn with_the_accept_policy_a_stale_list_accepts_and_counts_it() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let (verifier, clock) = stale_verifier(&issuer, StalePolicy::Accept).await;
+    let token = issuer.token(Uuid::new_v4());
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(verifier.health().accepted_while_stale, 0, "fresh yet");
+    clock.advance(Duration::from_secs(61));
+    assert!(verifier.sync_revocations().await.is_err());
+    assert!(verifier.verify(&token).await.is_ok());
+    assert!(verifier.verify(&token).await.is_ok());
+    let health = verifier.health();
+    assert!(health.stale);
+    assert_eq!(health.when_stale, StalePolicy::Accept);
+    assert_eq!(
+        (health.accepted_while_stale, health.refused_while_stale),
+        (2, 0)
+    );
+}
+
+#[tokio::test]
+async fn without_revocations_the_verifier_is_never_stale() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    let health = verifier.health();
+    assert!(!health.revocations && !health.stale);
+}
+
+#[tokio::test]
+async fn a_page_size_or_staleness_bound_that_cannot_work_is_refused() {
+    let issuer = Issuer::start(SigningAlg::EdDSA, true).await;
+    let with = |change: &dyn Fn(&mut RevocationsConfig)| {
+        let mut config = issuer.with_revocations(Duration::from_secs(5));
+        change(config.revocations.as_mut().unwrap());
+        config
+    };
+    for config in [
+        with(&|r| r.page_size = 0),
+        with(&|r| r.page_size = 10_001),
+        with(&|r| r.max_staleness = Duration::from_secs(5)),
+    ] {
+        assert!(matches!(
+            Verifier::connect(config).await,
+            Err(Error::Config(_))
+        ));
+    }
+    for config in [
+        with(&|r| r.page_size = 10_000),
+        with(&|r| r.max_staleness = Duration::from_secs(6)),
+    ] {
+        assert!(Verifier::connect(config).await.is_ok());
+    }
 }
