@@ -39,9 +39,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The shared secret of GET /auth/revocations (the route is off without one).
+# The shared secrets of GET /auth/revocations and of the admin API (both off without one).
 revocations_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
-serve_fresh "$bin" "$work" TESSERA_REVOCATIONS_TOKEN="$revocations_token"
+admin_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+serve_fresh "$bin" "$work" TESSERA_REVOCATIONS_TOKEN="$revocations_token" TESSERA_ADMIN_TOKEN="$admin_token"
 
 # Two users with a session each, so /auth/me, /auth/sessions and friends answer more than 401:
 # one for the main run (which may revoke its session through DELETE /auth/sessions/{id}), one
@@ -72,8 +73,9 @@ run() {
 }
 
 status=0
-# Everything but logout-all first (with a user's access token: /auth/revocations answers 401),
-# then /auth/revocations with its secret, then logout-all, which ends every session of its user.
+# Everything but logout-all first (with a user's access token: /auth/revocations and /admin/*
+# answer 401), then /auth/revocations with its secret, then logout-all, which ends every
+# session of its user, then the admin API with its token.
 echo "--- schemathesis run $base/openapi.json (at most $max_examples cases per operation, ${time_limit}s)"
 token="$main_token"
 run --exclude-operation-id logoutAll || status=$?
@@ -86,6 +88,13 @@ if [[ $status -eq 0 ]]; then
   echo "--- schemathesis run: POST /auth/logout-all"
   token="$logout_all_token"
   run --include-operation-id logoutAll || status=$?
+fi
+# Last: the admin run reads user ids from GET /admin/users and uses them (disable, delete …),
+# so it would end the sessions the runs above need.
+if [[ $status -eq 0 ]]; then
+  echo "--- schemathesis run: /admin/* with the admin token"
+  token="$admin_token"
+  run --include-tag admin || status=$?
 fi
 
 if [[ $status -ne 0 ]]; then

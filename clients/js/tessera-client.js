@@ -90,6 +90,16 @@ export {
  * @property {(id: string) => Promise<void>} revokeSession
  * @property {() => Promise<void>} logout Ends this session on the server and in every tab.
  * @property {() => Promise<void>} logoutAll Ends every session of the user.
+ * @property {(currentPassword: string, newPassword: string) => Promise<{ revoked_sessions: number }>} changePassword
+ *   Sets a new password, proving the current one; every other session of the user ends (they
+ *   see `onSessionEnd("revoked")` at their next refresh), this one goes on. A wrong current
+ *   password rejects with TesseraError "invalid_credentials" (and counts as a failed login).
+ * @property {(username: string) => Promise<void>} requestPasswordReset Asks the server to make a
+ *   reset token for the application to deliver; resolves whether or not the user exists.
+ * @property {(token: string, newPassword: string) => Promise<void>} resetPassword Sets a new
+ *   password with a reset token. Every session of the user ends; if this page held one of them,
+ *   it ends here with reason "password_changed". Rejects with TesseraError "invalid_reset_token" for a
+ *   used, expired or unknown token.
  * @property {() => void} close Stops listening to other tabs and to page events.
  */
 
@@ -215,6 +225,36 @@ export function createClient(options = {}) {
       await authJson("/auth/logout-all", { method: "POST" });
       await withLock(requests.logout).catch(() => {}); // the session is revoked already; this clears the cookie
       tokens.end("logout", { broadcast: true });
+    },
+
+    async changePassword(currentPassword, newPassword) {
+      const body = await authJson("/auth/password", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ current_password: currentPassword, new_password: newPassword }),
+      });
+      const revoked = isRecord(body) && typeof body.revoked_sessions === "number" ? body.revoked_sessions : 0;
+      return { revoked_sessions: revoked };
+    },
+
+    async requestPasswordReset(username) {
+      await requests.postJson("/auth/password-reset/request", { username });
+    },
+
+    async resetPassword(token, newPassword) {
+      await requests.postJson("/auth/password-reset", { token, new_password: newPassword });
+      const held = tokens.unexpiredToken();
+      if (held === null) return;
+      // The reset revoked every session of the token's user. Whether this page's session was one
+      // of them (it may belong to another user) is the server's to say: ask, without renewing.
+      const check = await fetchImpl(url("/auth/me"), {
+        headers: { Authorization: `Bearer ${held}` },
+        cache: "no-store",
+      }).catch(() => null);
+      if (check?.status === 401) {
+        await withLock(requests.logout).catch(() => {}); // the session is revoked; clear the cookie
+        tokens.end("password_changed", { broadcast: true });
+      }
     },
 
     close() {

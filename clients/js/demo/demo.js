@@ -28,6 +28,7 @@ const END_MESSAGES = {
     "A refresh token was used twice, which can mean it was copied, so the session was ended to protect you. Please sign in again.",
   unknown: "The server did not recognise this session. Please sign in again.",
   missing: "This browser no longer holds a session cookie. Please sign in again.",
+  password_changed: "The password was reset, which signs out every device. Please sign in with the new password.",
 };
 
 /** @type {Record<string, string>} */
@@ -37,6 +38,7 @@ const ERROR_MESSAGES = {
   registration_closed: "Registration is closed on this server.",
   csrf_rejected: "The server refused this page's origin (check TESSERA_ALLOWED_ORIGINS).",
   network_error: "The server could not be reached.",
+  invalid_reset_token: "That reset token is used, expired, replaced by a newer one, or unknown.",
 };
 
 const tessera = createClient({ baseUrl: "" });
@@ -71,6 +73,8 @@ const el = {
   signedIn: byId("signed-in", HTMLElement),
   loginForm: byId("login-form", HTMLFormElement),
   registerForm: byId("register-form", HTMLFormElement),
+  passwordForm: byId("password-form", HTMLFormElement),
+  resetForm: byId("reset-form", HTMLFormElement),
   meUsername: byId("me-username", HTMLElement),
   meUserId: byId("me-user-id", HTMLElement),
   meSessionId: byId("me-session-id", HTMLElement),
@@ -347,9 +351,10 @@ async function autocall() {
 
 /**
  * @param {HTMLFormElement} form
- * @param {(username: string, password: string) => Promise<void>} action
+ * @param {(first: string, second: string) => Promise<void>} action called with the two fields
+ * @param {[string, string]} [fields] the two fields' names
  */
-function handleForm(form, action) {
+function handleForm(form, action, [first, second] = ["username", "password"]) {
   const error = /** @type {HTMLElement} */ (form.querySelector(".form-error"));
   const submit = /** @type {HTMLButtonElement} */ (form.querySelector("button[type=submit]"));
   form.addEventListener("submit", async (event) => {
@@ -358,7 +363,7 @@ function handleForm(form, action) {
     error.hidden = true;
     submit.disabled = true;
     try {
-      await action(String(data.get("username") ?? ""), String(data.get("password") ?? ""));
+      await action(String(data.get(first) ?? ""), String(data.get(second) ?? ""));
       form.reset();
     } catch (caught) {
       error.textContent = describe(caught);
@@ -378,6 +383,23 @@ handleForm(el.registerForm, async (username, password) => {
   await tessera.register(username, password);
   await tessera.login(username, password);
 });
+
+handleForm(el.passwordForm, async (current, next) => {
+  const result = /** @type {HTMLElement} */ (el.passwordForm.querySelector("[data-testid=password-result]"));
+  result.hidden = true;
+  const { revoked_sessions: n } = await tessera.changePassword(current, next);
+  result.textContent = `Password changed. ${n} other ${n === 1 ? "device was" : "devices were"} signed out.`;
+  result.hidden = false;
+  void loadSessions();
+}, ["current_password", "new_password"]);
+
+handleForm(el.resetForm, async (token, next) => {
+  const result = /** @type {HTMLElement} */ (el.resetForm.querySelector("[data-testid=reset-result]"));
+  result.hidden = true;
+  await tessera.resetPassword(token.trim(), next);
+  result.textContent = "Password set. Every device was signed out; sign in with the new password.";
+  result.hidden = false;
+}, ["token", "new_password"]);
 
 el.meButton.addEventListener("click", () => void loadMe());
 el.sessionsReload.addEventListener("click", () => void loadSessions());

@@ -8,8 +8,13 @@ import { isRecord } from "./json.js";
 
 /**
  * Why a session ended. The server's `reason` for a refused refresh ("revoked", "expired", "reused",
- * "unknown", "missing"), or "logout" when this or another tab logged out.
- * @typedef {"logout" | "revoked" | "expired" | "reused" | "unknown" | "missing" | (string & {})} SessionEndReason
+ * "unknown", "missing"), "logout" when this or another tab logged out, or "password_changed" when
+ * this page reset the user's password (which ends every session, this browser's included).
+ *
+ * A session that another device's password change or reset ended is reported as the server
+ * reports it, "revoked": the refresh answer says that the session was revoked, not why, and the
+ * client does not guess.
+ * @typedef {"logout" | "revoked" | "expired" | "reused" | "unknown" | "missing" | "password_changed" | (string & {})} SessionEndReason
  */
 
 /** Error raised by the client; `code` is the server's `error` code or one of the client's own. */

@@ -20,6 +20,8 @@ import { timeoutSignal } from "./timeout-signal.js";
  *   Throws TesseraError "network_error" when no answer came; any answer is returned as it is.
  * @property {(path: string, username: string, password: string) => Promise<{ body: unknown, arrival: ClockReading }>} postCredentials
  *   Throws the server's error for a refusal.
+ * @property {(path: string, body: Record<string, unknown>) => Promise<unknown>} postJson
+ *   A JSON post that needs no token (password reset); throws the server's error for a refusal.
  * @property {() => Promise<void>} logout Tells the server to end the cookie's session and clear
  *   the cookie (idempotent); throws when it could not be told.
  */
@@ -60,6 +62,18 @@ export function cookieRequests({ fetch, url, clock, timeoutMs }) {
       const body = await readJson(response);
       if (!response.ok) throw errorFrom(response, body);
       return { body, arrival };
+    },
+
+    async postJson(path, payload) {
+      const response = await fetch(url(path), {
+        method: "POST",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(payload),
+      });
+      const body = await readJson(response);
+      if (!response.ok) throw errorFrom(response, body);
+      return body;
     },
 
     async logout() {

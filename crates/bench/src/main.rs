@@ -159,6 +159,7 @@ async fn seed(url: &str, sessions: u64, clients: u32, password: String) -> anyho
                 username: format!("bench-{i}"),
                 password_hash: first.password_hash.clone(),
                 created_at: now,
+                disabled_at: None,
             })
             .await?;
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
 use crate::{
     CurrentRotation, LiveBounds, RevokeReason, SessionRecord, Store, StoreError, Timestamp, User,
+    UserSummary,
 };
 
 fn at(ms: i64) -> Timestamp {
@@ -21,6 +22,7 @@ fn user(name: &str) -> User {
         username: name.into(),
         password_hash: "$argon2id$fake".into(),
         created_at: at(1),
+        disabled_at: None,
     }
 }
 
@@ -54,6 +56,11 @@ pub async fn run_all(store: Arc<dyn Store>) {
     keys_and_secrets_round_trip(&*store).await;
     revocations_are_listed_since_a_time(&*store).await;
     revocations_page_exactly_through_one_millisecond(&*store).await;
+    disabling_revokes_every_session_and_blocks_new_ones(&*store).await;
+    a_password_change_keeps_one_session_unless_it_was_revoked(&*store).await;
+    reset_tokens_are_single_use_replaced_and_expire(&*store).await;
+    a_deleted_users_sessions_stay_in_the_feed_by_id_alone(&*store).await;
+    users_are_paged_by_id_with_live_session_counts(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -458,6 +465,347 @@ async fn revocations_are_listed_since_a_time(store: &dyn Store) {
     assert!(listed(T + 3_001).await.is_empty());
 }
 
+/// Far later than anything the checks above revoke, so their feed queries do not see these.
+const ACCOUNTS_T: i64 = 40_000_000;
+
+async fn disabling_revokes_every_session_and_blocks_new_ones(store: &dyn Store) {
+    let u = user("kira");
+    store.insert_user(&u).await.expect("insert");
+    let (a, b) = (session(&u, ACCOUNTS_T), session(&u, ACCOUNTS_T));
+    assert!(
+        store
+            .open_session(&a, &u.password_hash)
+            .await
+            .expect("open")
+    );
+    assert!(
+        !store
+            .open_session(&session(&u, ACCOUNTS_T), "$argon2id$another")
+            .await
+            .expect("open"),
+        "a login checked against an old password opens nothing"
+    );
+    store.insert_session(&b).await.expect("insert session");
+    let disabled_at = at(ACCOUNTS_T + 1_000);
+    assert_eq!(
+        store
+            .set_disabled(u.id, Some(disabled_at), disabled_at)
+            .await
+            .expect("disable"),
+        Some(2)
+    );
+    let stored = store.user_by_id(u.id).await.expect("get").expect("exists");
+    assert_eq!(stored.disabled_at, Some(disabled_at));
+    for s in [&a, &b] {
+        let s = store.session(s.id).await.expect("get").expect("exists");
+        assert_eq!(s.revoked_reason, Some(RevokeReason::Admin));
+    }
+    assert!(
+        !store
+            .open_session(&session(&u, ACCOUNTS_T), &u.password_hash)
+            .await
+            .expect("open"),
+        "no session for a disabled user"
+    );
+    // Disabling again keeps the first time; enabling clears it; unknown users are None.
+    store
+        .set_disabled(u.id, Some(at(ACCOUNTS_T + 5_000)), at(ACCOUNTS_T + 5_000))
+        .await
+        .expect("disable again");
+    let stored = store.user_by_id(u.id).await.expect("get").expect("exists");
+    assert_eq!(stored.disabled_at, Some(disabled_at));
+    assert_eq!(
+        store
+            .set_disabled(u.id, None, at(ACCOUNTS_T))
+            .await
+            .expect("enable"),
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .user_by_id(u.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .disabled_at,
+        None
+    );
+    assert!(
+        store
+            .open_session(&session(&u, ACCOUNTS_T), &u.password_hash)
+            .await
+            .expect("open")
+    );
+    assert_eq!(
+        store
+            .set_disabled(Uuid::new_v4(), Some(disabled_at), disabled_at)
+            .await
+            .expect("unknown"),
+        None
+    );
+    assert_eq!(store.user_by_id(Uuid::new_v4()).await.expect("get"), None);
+}
+
+async fn a_password_change_keeps_one_session_unless_it_was_revoked(store: &dyn Store) {
+    let (u, other) = (user("lars"), user("mila"));
+    store.insert_user(&u).await.expect("insert");
+    store.insert_user(&other).await.expect("insert");
+    let (keep, gone, theirs) = (
+        session(&u, ACCOUNTS_T),
+        session(&u, ACCOUNTS_T),
+        session(&other, ACCOUNTS_T),
+    );
+    for s in [&keep, &gone, &theirs] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    let now = at(ACCOUNTS_T + 1_000);
+    assert_eq!(
+        store
+            .change_password(
+                u.id,
+                keep.id,
+                "$argon2id$new",
+                now,
+                RevokeReason::PasswordChanged
+            )
+            .await
+            .expect("change"),
+        Some(1)
+    );
+    let stored = store.user_by_id(u.id).await.expect("get").expect("exists");
+    assert_eq!(stored.password_hash, "$argon2id$new");
+    let gone = store.session(gone.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (gone.revoked_at, gone.revoked_reason),
+        (Some(now), Some(RevokeReason::PasswordChanged))
+    );
+    for live in [&keep, &theirs] {
+        assert_eq!(
+            store
+                .session(live.id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .revoked_at,
+            None
+        );
+    }
+    // From a revoked session, or another user's: nothing changes.
+    assert_eq!(
+        store
+            .change_password(
+                u.id,
+                gone.id,
+                "$argon2id$newer",
+                now,
+                RevokeReason::PasswordChanged
+            )
+            .await
+            .expect("change"),
+        None
+    );
+    assert_eq!(
+        store
+            .change_password(
+                u.id,
+                theirs.id,
+                "$argon2id$newer",
+                now,
+                RevokeReason::PasswordChanged
+            )
+            .await
+            .expect("change"),
+        None
+    );
+    let stored = store.user_by_id(u.id).await.expect("get").expect("exists");
+    assert_eq!(stored.password_hash, "$argon2id$new");
+}
+
+async fn reset_tokens_are_single_use_replaced_and_expire(store: &dyn Store) {
+    let u = user("nina");
+    store.insert_user(&u).await.expect("insert");
+    let s = session(&u, ACCOUNTS_T);
+    store.insert_session(&s).await.expect("insert session");
+    let (old, new) = ([1u8; 32], [2u8; 32]);
+    let expires = at(ACCOUNTS_T + 60_000);
+    assert!(
+        store
+            .replace_reset_token(u.id, &old, expires)
+            .await
+            .expect("replace")
+    );
+    assert!(
+        store
+            .replace_reset_token(u.id, &new, expires)
+            .await
+            .expect("replace")
+    );
+    assert!(
+        !store
+            .replace_reset_token(Uuid::new_v4(), &[3; 32], expires)
+            .await
+            .expect("replace"),
+        "no token for an unknown user"
+    );
+    let now = at(ACCOUNTS_T + 1_000);
+    assert_eq!(
+        store
+            .use_reset_token(&old, now, "$argon2id$reset")
+            .await
+            .expect("use"),
+        None,
+        "a newer token voids the older"
+    );
+    assert_eq!(
+        store
+            .use_reset_token(&[3; 32], now, "$argon2id$reset")
+            .await
+            .expect("use"),
+        None
+    );
+    assert_eq!(
+        store
+            .use_reset_token(&new, now, "$argon2id$reset")
+            .await
+            .expect("use"),
+        Some((u.id, 1))
+    );
+    let stored = store.user_by_id(u.id).await.expect("get").expect("exists");
+    assert_eq!(stored.password_hash, "$argon2id$reset");
+    let s = store.session(s.id).await.expect("get").expect("exists");
+    assert_eq!(s.revoked_reason, Some(RevokeReason::PasswordChanged));
+    assert_eq!(
+        store
+            .use_reset_token(&new, now, "$argon2id$again")
+            .await
+            .expect("use"),
+        None,
+        "single use"
+    );
+    // Expired: refused at and after its expiry.
+    store
+        .replace_reset_token(u.id, &old, expires)
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .use_reset_token(&old, expires, "$argon2id$late")
+            .await
+            .expect("use"),
+        None
+    );
+}
+
+async fn a_deleted_users_sessions_stay_in_the_feed_by_id_alone(store: &dyn Store) {
+    const T: i64 = ACCOUNTS_T + 100_000;
+    let u = user("oscar");
+    store.insert_user(&u).await.expect("insert");
+    let (live, ended) = (session(&u, T), session(&u, T));
+    for s in [&live, &ended] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    store
+        .replace_reset_token(u.id, &[7; 32], at(T + 60_000))
+        .await
+        .expect("reset");
+    store
+        .revoke_session(ended.id, at(T + 1_000), RevokeReason::Logout)
+        .await
+        .expect("revoke");
+    assert!(
+        store
+            .delete_user(u.id, at(T + 2_000))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_user(u.id, at(T + 2_000))
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(store.user_by_id(u.id).await.expect("get"), None);
+    assert_eq!(store.user_by_name("oscar").await.expect("get"), None);
+    assert_eq!(store.session(live.id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .use_reset_token(&[7; 32], at(T), "$argon2id$x")
+            .await
+            .expect("use"),
+        None,
+        "the reset token went with the user"
+    );
+    assert_eq!(
+        store
+            .revoked_sessions_page(at(T), None, 100)
+            .await
+            .expect("feed"),
+        vec![(ended.id, at(T + 1_000)), (live.id, at(T + 2_000))]
+    );
+    // The name is free again.
+    store
+        .insert_user(&user("Oscar"))
+        .await
+        .expect("reuse the name");
+    // Purged with the other ended sessions.
+    store
+        .delete_sessions(at(T + 3_000), at(0), at(0))
+        .await
+        .expect("purge");
+    assert!(
+        store
+            .revoked_sessions_page(at(T), None, 100)
+            .await
+            .expect("feed")
+            .is_empty()
+    );
+}
+
+async fn users_are_paged_by_id_with_live_session_counts(store: &dyn Store) {
+    let live = LiveBounds {
+        used_after: at(ACCOUNTS_T + 500_000 - 1),
+        created_after: at(0),
+    };
+    let mut all: Vec<UserSummary> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.users_page(after, 3, live).await.expect("page");
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.user.id);
+        all.extend(page);
+    }
+    let ids: Vec<Uuid> = all.iter().map(|s| s.user.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "in id order");
+    assert_eq!(
+        all.len(),
+        store.users().await.expect("users").len(),
+        "every user, once"
+    );
+    let u = user("pia");
+    store.insert_user(&u).await.expect("insert");
+    let (a, b, old) = (
+        session(&u, ACCOUNTS_T + 500_000),
+        session(&u, ACCOUNTS_T + 500_000),
+        session(&u, 1_000),
+    );
+    for s in [&a, &b, &old] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    store
+        .revoke_session(b.id, at(ACCOUNTS_T + 500_000), RevokeReason::User)
+        .await
+        .expect("revoke");
+    let before = Uuid::from_u128(u.id.as_u128() - 1);
+    let page = store.users_page(Some(before), 1, live).await.expect("page");
+    assert_eq!(page[0].user, u);
+    assert_eq!(
+        page[0].live_sessions, 1,
+        "revoked and expired sessions do not count"
+    );
+}
 async fn revocations_page_exactly_through_one_millisecond(store: &dyn Store) {
     // Later than every other check's revocations.
     const T: i64 = 20_000_000;

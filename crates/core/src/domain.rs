@@ -91,20 +91,23 @@ pub enum RevokeReason {
     LogoutAll,
     /// The user ended it from their session list.
     User,
-    /// An operator ended it (CLI).
+    /// An operator ended it (CLI, admin API), or disabled the user.
     Admin,
     /// An already-used refresh token was presented: likely theft.
     Reused,
+    /// The user's password was changed (the other sessions end) or reset (every session ends).
+    PasswordChanged,
 }
 
 impl RevokeReason {
     /// Every reason, for parsing and tests.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Logout,
         Self::LogoutAll,
         Self::User,
         Self::Admin,
         Self::Reused,
+        Self::PasswordChanged,
     ];
 
     /// The stored name.
@@ -115,6 +118,7 @@ impl RevokeReason {
             Self::User => "user",
             Self::Admin => "admin",
             Self::Reused => "reused",
+            Self::PasswordChanged => "password_changed",
         }
     }
 

@@ -54,6 +54,13 @@ pub enum Error {
     /// The refresh token was refused.
     #[error("refresh token refused: {}", .0.as_str())]
     InvalidRefreshToken(RefreshRejection),
+    /// The user is disabled. Only said after a right password, so it reveals nothing to a guesser.
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// A password-reset token that is unknown, malformed, used, expired or voided by a newer one
+    /// (deliberately not saying which).
+    #[error("the password-reset token is invalid or has expired")]
+    InvalidResetToken,
     /// Self-registration is turned off.
     #[error("registration is closed")]
     RegistrationClosed,

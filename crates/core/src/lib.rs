@@ -33,6 +33,7 @@ mod hasher;
 pub mod keys;
 mod password;
 pub mod refresh_token;
+pub mod reset_token;
 pub mod rules;
 mod service;
 mod settings;
@@ -47,9 +48,9 @@ pub use error::{Error, ErrorChain, RefreshRejection, StoreError};
 pub use hasher::Hasher;
 pub use keys::{KEY_RELOAD_INTERVAL, Kek, KeyReport, KeyRing, SealedBlob, SigningAlg, StoredKey};
 pub use rules::{CurrentRotation, Lifetimes, LiveBounds};
-pub use service::{ClientInfo, Issued, Revocations, SessionInfo, Tessera};
+pub use service::{ClientInfo, Issued, PasswordReset, Revocations, SessionInfo, Tessera};
 pub use settings::Settings;
-pub use store::{PoolStatus, SessionRecord, Store, User, revocation_page_start};
+pub use store::{PoolStatus, SessionRecord, Store, User, UserSummary, revocation_page_start};
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };

@@ -27,6 +27,9 @@ pub struct Settings {
     pub registration_open: bool,
     /// Login throttling limits.
     pub throttle: ThrottlePolicy,
+    /// How long a password-reset token stays usable. Defaults to
+    /// [`Settings::DEFAULT_PASSWORD_RESET_TTL`].
+    pub password_reset_ttl: Duration,
 }
 
 impl Settings {
@@ -41,6 +44,9 @@ impl Settings {
     /// 5 seconds.
     pub const DEFAULT_CLOCK_LEEWAY: Duration = tessera_token::access_token::DEFAULT_LEEWAY;
 
+    /// One hour.
+    pub const DEFAULT_PASSWORD_RESET_TTL: Duration = Duration::from_secs(3600);
+
     /// The defaults for an issuer (the audience defaults to the issuer).
     pub fn new(issuer: impl Into<String>) -> Self {
         let issuer = issuer.into();
@@ -53,6 +59,7 @@ impl Settings {
             signing_alg: SigningAlg::EdDSA,
             registration_open: true,
             throttle: ThrottlePolicy::default(),
+            password_reset_ttl: Self::DEFAULT_PASSWORD_RESET_TTL,
         }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::{RevokeReason, username_key};
 use crate::error::StoreError;
 use crate::keys::{SealedBlob, StoredKey};
-use crate::rules::{CurrentRotation, SessionState};
+use crate::rules::{CurrentRotation, LiveBounds, SessionState};
 use crate::time::Timestamp;
 
 /// A registered user.
@@ -22,6 +22,8 @@ pub struct User {
     pub password_hash: String,
     /// When the user was created.
     pub created_at: Timestamp,
+    /// When an operator disabled the user (`None`: enabled). A disabled user cannot log in.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl User {
@@ -38,8 +40,18 @@ impl std::fmt::Debug for User {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("created_at", &self.created_at)
+            .field("disabled_at", &self.disabled_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A user as an operator's listing shows it: the user and how many live sessions it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSummary {
+    /// The user.
+    pub user: User,
+    /// Unrevoked sessions within the [`LiveBounds`] the listing was asked with.
+    pub live_sessions: u64,
 }
 
 /// A session (refresh-token family) as stored.
@@ -130,9 +142,77 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError>;
     /// Every user, by name.
     async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+    /// Up to `limit` users in id order, those after `after` (a cursor: the last id of the
+    /// previous page), each with its count of unrevoked sessions live by `live`.
+    async fn users_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        live: LiveBounds,
+    ) -> Result<Vec<UserSummary>, StoreError>;
+    /// Disables (`Some(at)`) or enables (`None`) a user. Disabling revokes every unrevoked
+    /// session of the user (reason `admin`, at `now`) in the same transaction, after the user's
+    /// row is written: a login or refresh racing it either committed before (and its session is
+    /// revoked) or sees the user disabled. Returns the sessions revoked, `None` for no such user.
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Deletes a user, their sessions and their reset token in one transaction. The ids of their
+    /// sessions, with when each was revoked (`now` for those still live), stay behind without
+    /// the user id, so that [`Store::revoked_sessions_page`] keeps listing them until
+    /// [`Store::delete_sessions`] purges them with the other ended sessions. Returns whether the
+    /// user existed.
+    async fn delete_user(&self, user_id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
+    /// A password change: when `keep` is an unrevoked session of `user_id`, in one transaction,
+    /// sets the password hash and revokes every other unrevoked session of the user with
+    /// `reason`, returning how many. `None` (and nothing changed) when `keep` has been revoked:
+    /// of two concurrent changes by two sessions of one user, the one that commits second finds
+    /// its session revoked by the first (stores serialise changes per user).
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        password_hash: &str,
+        now: Timestamp,
+        reason: RevokeReason,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Stores `token_hash` as the user's one password-reset token, valid until `expires_at`,
+    /// replacing (so voiding) any earlier one. Returns whether the user exists; for an unknown
+    /// id it does the same statement and writes nothing.
+    async fn replace_reset_token(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Uses a password-reset token: when `token_hash` is a user's token and unexpired at `now`,
+    /// in one transaction: deletes it (single use), sets `password_hash`, and revokes every
+    /// unrevoked session of the user (reason `password_changed`). Returns the user id and the
+    /// sessions revoked.
+    async fn use_reset_token(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+        password_hash: &str,
+    ) -> Result<Option<(Uuid, u64)>, StoreError>;
 
     /// Adds a new session.
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// A login's session: adds `session` only if its user exists, is not disabled and still has
+    /// `password_hash` (the hash the login's password was checked against), in one statement
+    /// that waits for a concurrent disable, delete, password change or reset of the user to
+    /// commit. Returns whether it did: a login racing any of those never leaves a live session
+    /// the other meant to end.
+    async fn open_session(
+        &self,
+        session: &SessionRecord,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
     /// A session by id, with its owner's name.
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
     /// If the session is unrevoked and at `from_generation`: advance it to the next generation
@@ -186,7 +266,8 @@ pub trait Store: Send + Sync + 'static {
     /// starting just after the position `after` when given. Resource services poll this
     /// (through `GET /auth/revocations`) to refuse the access tokens of ended sessions before
     /// those expire, so it must stay cheap when called every few seconds however many sessions
-    /// ended: backends index `(revoked_at, id)` and read only the page. The id in the position
+    /// ended: backends index `(revoked_at, id)` and read only the page. The sessions of deleted
+    /// users are listed too (see [`Store::delete_user`]). The id in the position
     /// keeps paging exact when many sessions share one `revoked_at` (a logout everywhere).
     async fn revoked_sessions_page(
         &self,
@@ -195,7 +276,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(Uuid, Timestamp)>, StoreError>;
     /// Deletes sessions revoked before `revoked_before`, last used before `used_before`, or
-    /// created before `created_before`. Returns how many.
+    /// created before `created_before`, and what deleted users left behind revoked before
+    /// `revoked_before`. Returns how many.
     async fn delete_sessions(
         &self,
         revoked_before: Timestamp,

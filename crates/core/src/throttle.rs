@@ -164,6 +164,11 @@ impl LoginThrottle {
         }
     }
 
+    /// Forgets everything about a username (its user has been deleted).
+    pub fn forget(&mut self, user_key: &str) {
+        self.users.remove(user_key);
+    }
+
     /// Clears the username's failures.
     fn record_success(&mut self, user_key: &str) {
         self.users.remove(user_key);

@@ -21,6 +21,8 @@ pub enum ApiError {
     CsrfRejected(std::borrow::Cow<'static, str>),
     /// No Bearer token was sent.
     MissingBearer,
+    /// The admin secret is missing, wrong, or was sent outside the `Authorization` header.
+    AdminUnauthorized(&'static str),
     /// No route.
     NotFound,
     /// A route, but not for this method.
@@ -86,6 +88,18 @@ impl ApiError {
                     refresh_description(*r).to_owned(),
                     Some(r.as_str()),
                 ),
+                Error::AccountDisabled => (
+                    StatusCode::FORBIDDEN,
+                    "account_disabled",
+                    e.to_string(),
+                    None,
+                ),
+                Error::InvalidResetToken => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_reset_token",
+                    e.to_string(),
+                    None,
+                ),
                 Error::RegistrationClosed => (
                     StatusCode::FORBIDDEN,
                     "registration_closed",
@@ -129,6 +143,12 @@ impl ApiError {
                 "an Authorization: Bearer token is required".to_owned(),
                 None,
             ),
+            Self::AdminUnauthorized(m) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                (*m).to_owned(),
+                None,
+            ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -161,6 +181,13 @@ impl IntoResponse for ApiError {
         match &self {
             Self::MissingBearer => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::AdminUnauthorized(m) => {
+                let challenge =
+                    format!("Bearer error=\"invalid_token\", error_description=\"{m}\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
             }
             Self::Core(Error::InvalidToken(m)) => {
                 // The descriptions are our own static ASCII texts, without quotes.

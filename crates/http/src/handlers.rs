@@ -14,8 +14,8 @@ use crate::extract::{
     Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, refresh_cookie,
 };
 use crate::wire::{
-    Credentials, Delivery, Me, RefreshBody, Registered, RevocationsQuery, SessionList, SessionView,
-    TokenResponse,
+    Credentials, Delivery, Me, PasswordChange, PasswordChanged, PasswordResetBody, RefreshBody,
+    Registered, ResetRequest, RevocationsQuery, SessionList, SessionView, TokenResponse,
 };
 use crate::{AppState, HttpConfig};
 use tessera_token::revocations::{
@@ -169,6 +169,49 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /auth/password`: a live session's holder changes the password (proving the current
+/// one); every other session of the user ends.
+pub async fn change_password(
+    State(app): State<AppState>,
+    LiveSession(claims): LiveSession,
+    Client(client): Client,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<Response, ApiError> {
+    let revoked_sessions = app
+        .tessera
+        .change_password(
+            claims.sub,
+            claims.sid,
+            body.current_password,
+            body.new_password,
+            &client,
+        )
+        .await?;
+    Ok(no_store(
+        Json(PasswordChanged { revoked_sessions }).into_response(),
+    ))
+}
+
+/// `POST /auth/password-reset/request`: `202` whether or not the user exists.
+pub async fn request_password_reset(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    app.tessera.request_password_reset(&body.username).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /auth/password-reset`: a reset token sets a new password; every session ends.
+pub async fn reset_password(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<PasswordResetBody>,
+) -> Result<Response, ApiError> {
+    app.tessera
+        .reset_password(&body.token, body.new_password)
+        .await?;
+    Ok(no_store(StatusCode::NO_CONTENT.into_response()))
+}
+
 /// `GET /auth/revocations`: sessions ended since `since`, for resource services that hold the
 /// shared secret. Without a configured secret the route does not exist (`404`), so it cannot be
 /// probed; the secret is checked before anything else is read.
@@ -226,7 +269,7 @@ pub async fn revocations(
     Ok(no_store(Json(list).into_response()))
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(crate) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -82,6 +82,7 @@ use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+mod admin;
 mod assets;
 mod error;
 mod extract;
@@ -92,14 +93,14 @@ mod wire;
 
 pub use error::ApiError;
 pub use extract::{Authenticated, Client, LiveSession, bearer};
-pub use secret::RevocationsToken;
+pub use secret::{AdminToken, RevocationsToken};
 pub use state::{AppState, HttpConfig};
 
 /// Largest request body accepted; larger ones get `413` before anything is parsed or hashed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The `/auth` routes alone (register, login, refresh, logout, logout-all, me, sessions, and
-/// revocations), for `.nest("/auth", auth_router(state))`. Includes the body limit and JSON
+/// The `/auth` routes alone (register, login, refresh, logout, logout-all, me, sessions,
+/// password change and reset, and revocations), for `.nest("/auth", auth_router(state))`. Includes the body limit and JSON
 /// 404/405 answers; CORS and security headers are added by [`router`] (or by the host app).
 ///
 /// Mount it where [`HttpConfig::cookie_path`] says (`/auth` by default): the refresh cookie is
@@ -141,6 +142,12 @@ pub fn auth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
         .route("/sessions", get(handlers::sessions))
         .route("/sessions/{id}", delete(handlers::revoke_session))
         .route("/revocations", get(handlers::revocations))
+        .route("/password", post(handlers::change_password))
+        .route(
+            "/password-reset/request",
+            post(handlers::request_password_reset),
+        )
+        .route("/password-reset", post(handlers::reset_password))
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -182,7 +189,8 @@ pub fn jwks_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
         .with_state(state)
 }
 
-/// The whole API at its documented paths: `/auth/*`, the JWKS, health, metrics, the OpenAPI
+/// The whole API at its documented paths: `/auth/*`, the admin API (`/admin/*`, `404` unless
+/// [`HttpConfig::admin_token`] is set), the JWKS, health, metrics, the OpenAPI
 /// description and the demo page, with CORS for the allowed origins and security headers.
 /// This is what the `tessera` binary serves; an app that is *only* Tessera can serve it as is.
 ///
@@ -231,6 +239,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         .fallback(handlers::not_found)
         .with_state(state.clone())
         .merge(jwks_router(state.clone()))
+        .nest("/admin", admin::router(state.clone()))
         .nest(&auth_path, auth_router(state))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(

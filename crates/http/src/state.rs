@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tessera_core::Tessera;
 
-use crate::RevocationsToken;
+use crate::{AdminToken, RevocationsToken};
 
 /// How the HTTP layer speaks to browsers (and to resource services). Defaults are the documented ones (`docs/protocol.md`).
 ///
@@ -40,6 +40,9 @@ pub struct HttpConfig {
     /// `GET /auth/revocations`. `None` (the default): the route answers `404`, as if it did not
     /// exist.
     pub revocations_token: Option<RevocationsToken>,
+    /// The operator's secret for the admin API (`Authorization: Bearer …` on `/admin/*`).
+    /// `None` (the default): every `/admin` route answers `404`.
+    pub admin_token: Option<AdminToken>,
     /// `Strict-Transport-Security` max-age for every response, for deployments served over
     /// HTTPS (behind a TLS-terminating proxy). `None`: no header (plain-HTTP development).
     pub hsts_max_age: Option<std::time::Duration>,
@@ -48,7 +51,7 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// Defaults for an app served at `origin`: only it is allowed, cookies are `Secure`, the
     /// auth routes live at `/auth`, no proxies are trusted, no metrics route, no revocations
-    /// route.
+    /// route, no admin API.
     pub fn new(origin: impl Into<String>) -> Self {
         Self {
             allowed_origins: vec![origin.into()],
@@ -57,6 +60,7 @@ impl HttpConfig {
             trusted_proxies: Vec::new(),
             metrics: None,
             revocations_token: None,
+            admin_token: None,
             hsts_max_age: None,
         }
     }

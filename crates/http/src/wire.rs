@@ -77,3 +77,86 @@ pub struct RevocationsQuery {
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
+
+/// `POST /auth/password`.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Serialize)]
+pub struct PasswordChanged {
+    pub revoked_sessions: u64,
+}
+
+/// `POST /auth/password-reset/request`.
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    pub username: String,
+}
+
+/// `POST /auth/password-reset`.
+#[derive(Deserialize)]
+pub struct PasswordResetBody {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// `POST /admin/users`.
+#[derive(Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize)]
+pub struct CreatedUser {
+    pub id: Uuid,
+    pub username: String,
+}
+
+/// A user as the admin API shows it.
+#[derive(Serialize)]
+pub struct AdminUser {
+    pub id: Uuid,
+    pub username: String,
+    pub created_at: String,
+    pub disabled: bool,
+    pub sessions: u64,
+}
+
+#[derive(Serialize)]
+pub struct AdminUserList {
+    pub users: Vec<AdminUser>,
+    pub next: Option<Uuid>,
+}
+
+/// `GET /admin/users?after=&limit=`.
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    pub after: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// A session as the admin API lists it (`/auth/sessions`' shape without `current`).
+#[derive(Serialize)]
+pub struct AdminSessionView {
+    pub id: Uuid,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AdminSessionList {
+    pub sessions: Vec<AdminSessionView>,
+}
+
+#[derive(Serialize)]
+pub struct ResetIssued {
+    pub token: String,
+    pub expires_at: String,
+}

@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 use tessera_core::{Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration};
-use tessera_http::RevocationsToken;
+use tessera_http::{AdminToken, RevocationsToken};
 
 /// Expands the list of settings into [`SettingsArgs`], the file's keys, [`Config`], [`TABLE`]
 /// and [`Config::resolve`]. A row:
@@ -293,6 +293,23 @@ settings! {
         unset: "unset",
         parse: |t| RevocationsToken::parse(t).map(Some),
         secret: true,
+    }
+    /// Shared secret (at least 32 characters) for the admin API: sent as a Bearer token to
+    /// /admin/*; unset, every /admin route answers 404. Prefer the variable or the file: a flag
+    /// shows in `ps`
+    admin_token: Option<AdminToken> {
+        flag: admin_token,
+        env: "TESSERA_ADMIN_TOKEN",
+        unset: "unset",
+        parse: |t| AdminToken::parse(t).map(Some),
+        secret: true,
+    }
+    /// Password-reset token lifetime
+    password_reset_ttl: Duration {
+        flag: password_reset_ttl,
+        env: "TESSERA_PASSWORD_RESET_TTL",
+        default: format_duration(core_default().password_reset_ttl),
+        parse: |t| duration_within(t, MINUTE, 7 * DAY),
     }
     /// Strict-Transport-Security: auto (on, 2 years, when the issuer is https://), off, or a
     /// max-age such as 365d
@@ -690,6 +707,7 @@ impl Config {
         s.clock_leeway = self.clock_leeway;
         s.signing_alg = self.signing_alg;
         s.registration_open = self.registration;
+        s.password_reset_ttl = self.password_reset_ttl;
         s
     }
 
@@ -752,6 +770,8 @@ mod tests {
         assert_eq!(c.clock_leeway, Duration::from_secs(5));
         assert_eq!(c.signing_alg, SigningAlg::EdDSA);
         assert!(c.registration && c.cookie_secure && c.trusted_proxies.is_empty());
+        assert!(c.admin_token.is_none() && c.revocations_token.is_none());
+        assert_eq!(c.password_reset_ttl, Duration::from_secs(3600));
         let issuer = c.issuer_for("127.0.0.1:8080".parse().unwrap());
         assert_eq!(issuer, "http://127.0.0.1:8080");
         assert_eq!(c.settings_for(&issuer).audience, issuer);

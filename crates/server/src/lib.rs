@@ -74,6 +74,7 @@ pub async fn build_app(
         // `/metrics` is the server's own (below): it adds the gauges read at scrape time.
         metrics: None,
         revocations_token: config.revocations_token.clone(),
+        admin_token: config.admin_token.clone(),
         hsts_max_age: config.hsts_for(&issuer),
     };
     // Request spans (method, path, status, latency) at debug level; headers, which carry

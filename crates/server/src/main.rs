@@ -102,6 +102,29 @@ enum UserCommand {
     },
     /// List users
     List(ListFormat),
+    /// Disable a user: every session ends at once, and logins are refused until enabled
+    Disable {
+        /// Username
+        name: String,
+    },
+    /// Enable a disabled user (their ended sessions stay ended)
+    Enable {
+        /// Username
+        name: String,
+    },
+    /// Delete a user with their sessions; the name becomes free
+    Delete {
+        /// Username
+        name: String,
+    },
+    /// Make a single-use password-reset token (voiding earlier ones) and print it
+    ResetLink {
+        /// Username
+        name: String,
+        /// Print a URL instead: this template with `{token}` replaced by the token
+        #[arg(long, value_name = "TEMPLATE")]
+        url_template: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -388,22 +411,78 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
         UserCommand::List(format) => {
             let users = tessera.users().await?;
             format.print(
-                &["ID", "USERNAME", "CREATED"],
+                &["ID", "USERNAME", "CREATED", "DISABLED"],
                 users
                     .iter()
-                    .map(|u| vec![u.id.to_string(), u.username.clone(), when(u.created_at)])
+                    .map(|u| {
+                        vec![
+                            u.id.to_string(),
+                            u.username.clone(),
+                            when(u.created_at),
+                            u.disabled_at.map(when).unwrap_or_default(),
+                        ]
+                    })
                     .collect(),
                 users
                     .iter()
                     .map(|u| {
                         serde_json::json!({
                             "id": u.id, "username": u.username, "created_at": when(u.created_at),
+                            "disabled": u.disabled_at.is_some(),
                         })
                     })
                     .collect(),
             )?;
         }
+        UserCommand::Disable { name } => {
+            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            let n = tessera.disable_user(user.id).await.map_err(describe)?;
+            println!("disabled {}; revoked {n} session(s)", user.username);
+        }
+        UserCommand::Enable { name } => {
+            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            tessera.enable_user(user.id).await.map_err(describe)?;
+            println!("enabled {}", user.username);
+        }
+        UserCommand::Delete { name } => {
+            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            tessera.delete_user(user.id).await.map_err(describe)?;
+            println!("deleted {} ({})", user.username, user.id);
+        }
+        UserCommand::ResetLink { name, url_template } => {
+            reset_link(tessera, &name, url_template.as_deref()).await?;
+        }
     }
+    Ok(())
+}
+
+/// `user reset-link`: the token alone, or the template with the token in place of `{token}`.
+async fn reset_link(
+    tessera: &Tessera,
+    name: &str,
+    url_template: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(template) = url_template
+        && !template.contains("{token}")
+    {
+        bail!("--url-template must contain {{token}}");
+    }
+    let user = tessera.user(name).await.map_err(|e| describe_user(e, name))?;
+    let reset = tessera
+        .create_password_reset(user.id)
+        .await
+        .map_err(describe)?
+        .ok_or_else(|| anyhow::anyhow!("not found"))?;
+    // The token is base64url: it goes into a URL as it is.
+    let token = reset.token.expose();
+    match url_template {
+        Some(template) => println!("{}", template.replace("{token}", token)),
+        None => println!("{token}"),
+    }
+    eprintln!(
+        "valid until {} (single use; a newer one voids it)",
+        when(reset.expires_at)
+    );
     Ok(())
 }
 

@@ -30,8 +30,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
-    CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
-    StoredKey, Timestamp, User, revocation_page_start,
+    CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -287,6 +287,7 @@ struct UserRow {
     username: String,
     password_hash: String,
     created_at: i64,
+    disabled_at: Option<i64>,
 }
 
 impl From<UserRow> for User {
@@ -296,9 +297,27 @@ impl From<UserRow> for User {
             username: r.username,
             password_hash: r.password_hash,
             created_at: Timestamp::from_millis(r.created_at),
+            disabled_at: r.disabled_at.map(Timestamp::from_millis),
         }
     }
 }
+
+#[derive(FromRow)]
+struct UserSummaryRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    live_sessions: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled_at";
+
+/// Revokes every unrevoked session of a user (`$1`) at `$2` with reason `$3`.
+const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+     WHERE user_id = $1 AND revoked_at IS NULL";
+
+/// Takes the user's row lock for the rest of the transaction: account changes of one user run
+/// one at a time, and a login's `FOR SHARE` insert waits for them.
+const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR UPDATE";
 
 #[derive(FromRow)]
 struct SessionRow {
@@ -367,36 +386,291 @@ impl Store for PostgresStore {
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, username, username_key, password_hash, created_at, \
+             disabled_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user.id)
         .bind(&user.username)
         .bind(user.username_key())
         .bind(&user.password_hash)
         .bind(ms(user.created_at))
+        .bind(user.disabled_at.map(ms))
         .execute(c))?;
         Ok(())
     }
 
     async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError> {
-        Ok(bounded!(self, |c| sqlx::query_as::<_, UserRow>(
-            "SELECT id, username, password_hash, created_at FROM users WHERE username_key = $1",
+        Ok(
+            bounded!(self, |c| sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(
+                format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1")
+            ))
+            .bind(username_key)
+            .fetch_optional(c))?
+            .map(User::from),
         )
-        .bind(username_key)
-        .fetch_optional(c))?
-        .map(User::from))
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
         // Every user: an operator's listing, which may take a while on a big database.
         Ok(bounded!(long self, |c| sqlx::query_as::<_, UserRow>(
-            "SELECT id, username, password_hash, created_at FROM users ORDER BY username_key",
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username_key"
+            ))
         )
         .fetch_all(c))?
         .into_iter()
         .map(User::from)
         .collect())
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        Ok(
+            bounded!(self, |c| sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(
+                format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")
+            ))
+            .bind(id)
+            .fetch_optional(c))?
+            .map(User::from),
+        )
+    }
+
+    async fn users_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        live: LiveBounds,
+    ) -> Result<Vec<UserSummary>, StoreError> {
+        let rows = bounded!(self, |c| sqlx::query_as::<_, UserSummaryRow>(
+            "SELECT u.id, u.username, u.password_hash, u.created_at, u.disabled_at, \
+             (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL \
+              AND s.last_used_at > $2 AND s.created_at > $3) AS live_sessions \
+             FROM users u WHERE ($1::uuid IS NULL OR u.id > $1) ORDER BY u.id LIMIT $4",
+        )
+        .bind(after)
+        .bind(ms(live.used_after))
+        .bind(ms(live.created_after))
+        .bind(i64::from(limit))
+        .fetch_all(c))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(UserSummary {
+                    user: r.user.into(),
+                    live_sessions: u64::try_from(r.live_sessions)
+                        .map_err(|_| corrupt("negative count"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            // The user's row first: a login's `FOR SHARE` insert now waits for this
+            // transaction, and the revocation below (a new statement, a new snapshot) sees
+            // every session inserted before.
+            let found = sqlx::query(
+                "UPDATE users SET disabled_at = \
+                 CASE WHEN $2::bigint IS NULL THEN NULL ELSE coalesce(disabled_at, $2) END \
+                 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(disabled_at.map(ms))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let revoked = if found == 0 {
+                None
+            } else if disabled_at.is_none() {
+                Some(0)
+            } else {
+                Some(
+                    sqlx::query(REVOKE_USER_SESSIONS)
+                        .bind(user_id)
+                        .bind(ms(now))
+                        .bind(RevokeReason::Admin.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                )
+            };
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(revoked)
+        })
+    }
+
+    async fn delete_user(&self, user_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            if sqlx::query(LOCK_USER)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO deleted_user_revocations (session_id, revoked_at) \
+                 SELECT id, coalesce(revoked_at, $2) FROM sessions WHERE user_id = $1 \
+                 ON CONFLICT (session_id) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            // Sessions and the reset token go with the user (ON DELETE CASCADE).
+            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(deleted == 1)
+        })
+    }
+
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        password_hash: &str,
+        now: Timestamp,
+        reason: RevokeReason,
+    ) -> Result<Option<u64>, StoreError> {
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            // Changes of one user queue here; each later statement sees what the one before
+            // committed (READ COMMITTED takes a snapshot per statement).
+            sqlx::query(LOCK_USER)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let live = sqlx::query(
+                "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(keep)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if live.is_none() {
+                return Ok(None);
+            }
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+            let revoked = sqlx::query(
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+                 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(keep)
+            .bind(ms(now))
+            .bind(reason.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(revoked))
+        })
+    }
+
+    async fn replace_reset_token(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = bounded!(self, |c| sqlx::query(
+            "INSERT INTO password_resets (user_id, token_hash, expires_at) \
+             SELECT id, $2, $3 FROM users WHERE id = $1 \
+             ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(ms(expires_at))
+        .execute(c))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_reset_token(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+        password_hash: &str,
+    ) -> Result<Option<(Uuid, u64)>, StoreError> {
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            // Two uses of one token: the second waits for the first's row lock, then finds the
+            // row gone.
+            let user_id: Option<(Uuid,)> = sqlx::query_as(
+                "DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > $2 \
+                 RETURNING user_id",
+            )
+            .bind(token_hash)
+            .bind(ms(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((user_id,)) = user_id else {
+                return Ok(None);
+            };
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+            let revoked = sqlx::query(REVOKE_USER_SESSIONS)
+                .bind(user_id)
+                .bind(ms(now))
+                .bind(RevokeReason::PasswordChanged.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some((user_id, revoked)))
+        })
+    }
+
+    async fn open_session(
+        &self,
+        s: &SessionRecord,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        // `FOR SHARE` waits for a transaction that holds the user's row (a disable, delete,
+        // password change or reset) and then re-checks the conditions on the row as committed.
+        let done = bounded!(self, |c| {
+            sqlx::query(
+            "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
+             last_used_at, revoked_at, revoked_reason, user_agent, ip) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet FROM users \
+             WHERE id = $2 AND disabled_at IS NULL AND password_hash = $12 FOR SHARE",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(generation(s.generation)?)
+        .bind(&s.token_hash)
+        .bind(ms(s.created_at))
+        .bind(ms(s.rotated_at))
+        .bind(ms(s.last_used_at))
+        .bind(s.revoked_at.map(ms))
+        .bind(s.revoked_reason.map(RevokeReason::as_str))
+        .bind(&s.user_agent)
+        .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(password_hash)
+        .execute(c)
+        })?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
@@ -504,14 +778,11 @@ impl Store for PostgresStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<u64, StoreError> {
-        let done = bounded!(self, |c| sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-             WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(ms(now))
-        .bind(reason.as_str())
-        .execute(c))?;
+        let done = bounded!(self, |c| sqlx::query(REVOKE_USER_SESSIONS)
+            .bind(user_id)
+            .bind(ms(now))
+            .bind(reason.as_str())
+            .execute(c))?;
         Ok(done.rows_affected())
     }
 
@@ -549,14 +820,27 @@ impl Store for PostgresStore {
         created_before: Timestamp,
     ) -> Result<u64, StoreError> {
         // The cleanup job's scan of the whole table (see the migrations): long limits.
-        let done = bounded!(long self, |c| sqlx::query(
-            "DELETE FROM sessions WHERE revoked_at < $1 OR last_used_at < $2 OR created_at < $3",
-        )
-        .bind(ms(revoked_before))
-        .bind(ms(used_before))
-        .bind(ms(created_before))
-        .execute(c))?;
-        Ok(done.rows_affected())
+        bounded!(long self, |c| async move {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE revoked_at < $1 OR last_used_at < $2 OR created_at < $3",
+            )
+            .bind(ms(revoked_before))
+            .bind(ms(used_before))
+            .bind(ms(created_before))
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            let kept = sqlx::query("DELETE FROM deleted_user_revocations WHERE revoked_at < $1")
+                .bind(ms(revoked_before))
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM password_resets WHERE expires_at < $1")
+                .bind(ms(revoked_before))
+                .execute(&mut *c)
+                .await?;
+            Ok::<_, sqlx::Error>(sessions + kept)
+        })
     }
 
     async fn revoked_sessions_page(
@@ -569,9 +853,12 @@ impl Store for PostgresStore {
         // One range of the `(revoked_at, id)` index; `IS NOT NULL` names its partial condition.
         let rows: Vec<(Uuid, i64)> = bounded!(self, |c| {
             sqlx::query_as(
-                "SELECT id, revoked_at FROM sessions \
+                "(SELECT id, revoked_at FROM sessions \
                  WHERE revoked_at IS NOT NULL AND (revoked_at, id) > ($1, $2) \
-                 ORDER BY revoked_at, id LIMIT $3",
+                 ORDER BY revoked_at, id LIMIT $3) \
+                 UNION ALL (SELECT session_id, revoked_at FROM deleted_user_revocations \
+                 WHERE (revoked_at, session_id) > ($1, $2) ORDER BY revoked_at, session_id LIMIT $3) \
+                 ORDER BY 2, 1 LIMIT $3",
             )
             .bind(ms(at))
             .bind(id)

@@ -21,6 +21,7 @@ fn user(name: &str) -> User {
         username: name.into(),
         password_hash: "$argon2id$fake".into(),
         created_at: at(1),
+        disabled_at: None,
     }
 }
 

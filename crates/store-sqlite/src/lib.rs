@@ -61,8 +61,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::{
-    CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
-    StoredKey, Timestamp, User, revocation_page_start,
+    CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -301,15 +301,47 @@ fn generation(g: u64) -> Result<i64, StoreError> {
 // SQL. One constant per statement, so a change to the `Store` trait finds each in one place.
 
 const PING: &str = "SELECT 1";
-const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, password_hash, created_at) \
-     VALUES (?, ?, ?, ?, ?)";
-const USER_BY_NAME: &str =
-    "SELECT id, username, password_hash, created_at FROM users WHERE username_key = ?";
-const USERS: &str =
-    "SELECT id, username, password_hash, created_at FROM users ORDER BY username_key";
+const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, password_hash, created_at, \
+     disabled_at) VALUES (?, ?, ?, ?, ?, ?)";
+const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at, disabled_at \
+     FROM users WHERE username_key = ?";
+const USER_BY_ID: &str =
+    "SELECT id, username, password_hash, created_at, disabled_at FROM users WHERE id = ?";
+const USERS: &str = "SELECT id, username, password_hash, created_at, disabled_at FROM users \
+     ORDER BY username_key";
+/// Ids compare as bytes in SQLite, as UUIDs do in PostgreSQL: the same order on both.
+const USERS_PAGE: &str = "SELECT u.id, u.username, u.password_hash, u.created_at, u.disabled_at, \
+     (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL \
+      AND s.last_used_at > ?2 AND s.created_at > ?3) \
+     FROM users u WHERE (?1 IS NULL OR u.id > ?1) ORDER BY u.id LIMIT ?4";
+const SET_DISABLED: &str = "UPDATE users SET disabled_at = \
+     CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(disabled_at, ?2) END WHERE id = ?1";
+const KEEP_DELETED_REVOCATIONS: &str = "INSERT INTO deleted_user_revocations (session_id, revoked_at) \
+     SELECT id, coalesce(revoked_at, ?2) FROM sessions WHERE user_id = ?1 \
+     ON CONFLICT (session_id) DO NOTHING";
+const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
+const LIVE_SESSION_OF: &str =
+    "SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
+const SET_PASSWORD: &str = "UPDATE users SET password_hash = ? WHERE id = ?";
+const REVOKE_OTHER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+     WHERE user_id = ? AND id <> ? AND revoked_at IS NULL";
+const REPLACE_RESET_TOKEN: &str = "INSERT INTO password_resets (user_id, token_hash, expires_at) \
+     SELECT id, ?2, ?3 FROM users WHERE id = ?1 \
+     ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, \
+     expires_at = excluded.expires_at";
+const USE_RESET_TOKEN: &str =
+    "DELETE FROM password_resets WHERE token_hash = ? AND expires_at > ? RETURNING user_id";
+const DELETE_EXPIRED_RESETS: &str = "DELETE FROM password_resets WHERE expires_at < ?";
+const DELETE_DELETED_REVOCATIONS: &str =
+    "DELETE FROM deleted_user_revocations WHERE revoked_at < ?";
 const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
      rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// A login's session: only for a user still enabled and with the password the login checked.
+const OPEN_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM users \
+     WHERE id = ?2 AND disabled_at IS NULL AND password_hash = ?12";
 /// The columns [`SessionRow::read`] expects, in its order.
 macro_rules! session_select {
     ($where:literal) => {
@@ -342,9 +374,15 @@ const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_
      WHERE user_id = ? AND revoked_at IS NULL";
 const DELETE_SESSIONS: &str =
     "DELETE FROM sessions WHERE revoked_at < ? OR last_used_at < ? OR created_at < ?";
-/// One range of the `(revoked_at, id)` index (`IS NOT NULL` names its partial condition).
-const REVOKED_SESSIONS_PAGE: &str = "SELECT id, revoked_at FROM sessions \
-     WHERE revoked_at IS NOT NULL AND (revoked_at, id) > (?, ?) ORDER BY revoked_at, id LIMIT ?";
+/// Two ranges, each of an index on `(revoked_at, id)` (`IS NOT NULL` names the sessions index's
+/// partial condition): ended sessions, and the sessions of deleted users; merged, one page.
+const REVOKED_SESSIONS_PAGE: &str = "SELECT id, revoked_at FROM ( \
+     SELECT * FROM (SELECT id, revoked_at FROM sessions \
+       WHERE revoked_at IS NOT NULL AND (revoked_at, id) > (?1, ?2) \
+       ORDER BY revoked_at, id LIMIT ?3) \
+     UNION ALL SELECT * FROM (SELECT session_id, revoked_at FROM deleted_user_revocations \
+       WHERE (revoked_at, session_id) > (?1, ?2) ORDER BY revoked_at, session_id LIMIT ?3)) \
+     ORDER BY revoked_at, id LIMIT ?3";
 const KEYS: &str =
     "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, \
@@ -362,6 +400,7 @@ struct UserRow {
     username: String,
     password_hash: String,
     created_at: i64,
+    disabled_at: Option<i64>,
 }
 
 impl UserRow {
@@ -371,6 +410,7 @@ impl UserRow {
             username: r.get(1)?,
             password_hash: r.get(2)?,
             created_at: r.get(3)?,
+            disabled_at: r.get(4)?,
         })
     }
 }
@@ -383,6 +423,7 @@ impl TryFrom<UserRow> for User {
             username: r.username,
             password_hash: r.password_hash,
             created_at: Timestamp::from_millis(r.created_at),
+            disabled_at: r.disabled_at.map(Timestamp::from_millis),
         })
     }
 }
@@ -501,10 +542,17 @@ impl Store for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let (id, name, key) = (user.id, user.username.clone(), user.username_key());
         let (hash, at) = (user.password_hash.clone(), ms(user.created_at));
+        let disabled = user.disabled_at.map(ms);
         self.writer
             .write(move |c| {
-                c.prepare_cached(INSERT_USER)?
-                    .execute(params![id.as_bytes(), name, key, hash, at])
+                c.prepare_cached(INSERT_USER)?.execute(params![
+                    id.as_bytes(),
+                    name,
+                    key,
+                    hash,
+                    at,
+                    disabled
+                ])
             })
             .await?;
         Ok(())
@@ -534,6 +582,207 @@ impl Store for SqliteStore {
             .into_iter()
             .map(User::try_from)
             .collect()
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(USER_BY_ID)?
+                    .query_row([id.as_bytes()], UserRow::read)
+                    .optional()
+            })
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn users_page(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        live: LiveBounds,
+    ) -> Result<Vec<UserSummary>, StoreError> {
+        let (used_after, created_after) = (ms(live.used_after), ms(live.created_after));
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(USERS_PAGE)?
+                    .query_map(
+                        params![
+                            after.map(|a| a.into_bytes()),
+                            used_after,
+                            created_after,
+                            limit
+                        ],
+                        |r| Ok((UserRow::read(r)?, r.get::<_, i64>(5)?)),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?
+            .into_iter()
+            .map(|(row, n)| {
+                Ok(UserSummary {
+                    user: User::try_from(row)?,
+                    live_sessions: u64::try_from(n).map_err(|_| corrupt("negative count"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError> {
+        self.writer
+            .write(move |c| {
+                let found = c
+                    .prepare_cached(SET_DISABLED)?
+                    .execute(params![user_id.as_bytes(), disabled_at.map(ms)])?;
+                if found == 0 {
+                    return Ok(None);
+                }
+                if disabled_at.is_none() {
+                    return Ok(Some(0));
+                }
+                let revoked = c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
+                    ms(now),
+                    RevokeReason::Admin.as_str(),
+                    user_id.as_bytes()
+                ])?;
+                Ok(Some(revoked as u64))
+            })
+            .await
+    }
+
+    async fn delete_user(&self, user_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(KEEP_DELETED_REVOCATIONS)?
+                    .execute(params![user_id.as_bytes(), ms(now)])?;
+                // Sessions and the reset token go with the user (ON DELETE CASCADE).
+                let deleted = c
+                    .prepare_cached(DELETE_USER)?
+                    .execute([user_id.as_bytes()])?;
+                Ok(deleted == 1)
+            })
+            .await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        password_hash: &str,
+        now: Timestamp,
+        reason: RevokeReason,
+    ) -> Result<Option<u64>, StoreError> {
+        let hash = password_hash.to_owned();
+        self.writer
+            .write(move |c| {
+                let live = c
+                    .prepare_cached(LIVE_SESSION_OF)?
+                    .query_row([keep.as_bytes(), user_id.as_bytes()], |_| Ok(()))
+                    .optional()?;
+                if live.is_none() {
+                    return Ok(None);
+                }
+                c.prepare_cached(SET_PASSWORD)?
+                    .execute(params![hash, user_id.as_bytes()])?;
+                let revoked = c.prepare_cached(REVOKE_OTHER_SESSIONS)?.execute(params![
+                    ms(now),
+                    reason.as_str(),
+                    user_id.as_bytes(),
+                    keep.as_bytes()
+                ])?;
+                Ok(Some(revoked as u64))
+            })
+            .await
+    }
+
+    async fn replace_reset_token(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let hash = token_hash.to_vec();
+        let written = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(REPLACE_RESET_TOKEN)?.execute(params![
+                    user_id.as_bytes(),
+                    hash,
+                    ms(expires_at)
+                ])
+            })
+            .await?;
+        Ok(written == 1)
+    }
+
+    async fn use_reset_token(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+        password_hash: &str,
+    ) -> Result<Option<(Uuid, u64)>, StoreError> {
+        let (token_hash, password_hash) = (token_hash.to_vec(), password_hash.to_owned());
+        let found = self
+            .writer
+            .write(move |c| {
+                // Stepped to its end (not `query_row`), so the statement is reset before the
+                // next one runs.
+                let Some(user_id) = c
+                    .prepare_cached(USE_RESET_TOKEN)?
+                    .query_map(params![token_hash, ms(now)], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+                    .pop()
+                else {
+                    return Ok(None);
+                };
+                c.prepare_cached(SET_PASSWORD)?
+                    .execute(params![password_hash, user_id])?;
+                let revoked = c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
+                    ms(now),
+                    RevokeReason::PasswordChanged.as_str(),
+                    user_id
+                ])?;
+                Ok(Some((user_id, revoked as u64)))
+            })
+            .await?;
+        found
+            .map(|(id, revoked)| Ok((uuid(&id)?, revoked)))
+            .transpose()
+    }
+
+    async fn open_session(
+        &self,
+        s: &SessionRecord,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let s = s.clone();
+        let g = generation(s.generation)?;
+        let hash = password_hash.to_owned();
+        let inserted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(OPEN_SESSION)?.execute(params![
+                    s.id.as_bytes(),
+                    s.user_id.as_bytes(),
+                    g,
+                    s.token_hash,
+                    ms(s.created_at),
+                    ms(s.rotated_at),
+                    ms(s.last_used_at),
+                    s.revoked_at.map(ms),
+                    s.revoked_reason.map(RevokeReason::as_str),
+                    s.user_agent,
+                    s.ip.map(|ip| ip.to_string()),
+                    hash,
+                ])
+            })
+            .await?;
+        Ok(inserted == 1)
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
@@ -712,11 +961,17 @@ impl Store for SqliteStore {
         let deleted = self
             .writer
             .write(move |c| {
-                c.prepare_cached(DELETE_SESSIONS)?.execute(params![
+                let sessions = c.prepare_cached(DELETE_SESSIONS)?.execute(params![
                     ms(revoked_before),
                     ms(used_before),
                     ms(created_before)
-                ])
+                ])?;
+                let kept = c
+                    .prepare_cached(DELETE_DELETED_REVOCATIONS)?
+                    .execute([ms(revoked_before)])?;
+                c.prepare_cached(DELETE_EXPIRED_RESETS)?
+                    .execute([ms(revoked_before)])?;
+                Ok(sessions + kept)
             })
             .await?;
         Ok(deleted as u64)

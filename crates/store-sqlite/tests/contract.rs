@@ -114,8 +114,8 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        version, 3,
-        "sqlx's two migrations adopted, not run again; the third applied"
+        version, 4,
+        "sqlx's two migrations adopted, not run again; the later ones applied"
     );
     drop(conn);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -175,6 +175,81 @@ describe("browser client against the tessera server", () => {
     });
   });
 
+  it("signs the other device out at its next refresh when the password is changed in one", { timeout: TEST_TIMEOUT }, async (t) => {
+    await withServer(async ({ server, context }) => {
+      // Two devices: two browser contexts, so two cookie jars and no tab hand-over between them.
+      const otherContext = await browser.newContext();
+      try {
+        const username = await registerUser(server);
+        const phone = await openDemo(otherContext, server);
+        await signIn(phone, username);
+        await watch(phone);
+        const laptop = await openDemo(context, server);
+        await signIn(laptop, username);
+        await watch(laptop);
+
+        await laptop.fill("[data-testid=password-current]", PASSWORD);
+        await laptop.fill("[data-testid=password-new]", "a brand new passphrase");
+        await laptop.click("[data-testid=password-submit]");
+        await laptop.waitForSelector("[data-testid=password-result]:not([hidden])");
+        const result = await laptop.textContent("[data-testid=password-result]");
+        t.diagnostic(result ?? "");
+        assert.match(result ?? "", /1 other device was signed out/);
+
+        // The phone learns at its next refresh, within a token lifetime.
+        const results = await callRepeatedly(phone, { everyMs: 300, forMs: ACCESS_TTL_MS + 1_000 });
+        assert.deepEqual((await ends(phone)).map((e) => e.reason), ["revoked"]);
+        assert.ok(results.some((r) => String(r).includes("session_ended")), `calls: ${results.join(" ")}`);
+        assert.equal(await phone.isVisible("[data-testid=login-form]"), true);
+        // The laptop goes on, past its own refreshes.
+        const laptopResults = await callRepeatedly(laptop, { everyMs: 300, forMs: ACCESS_TTL_MS + 1_000 });
+        assert.deepEqual(laptopResults.filter((r) => r !== 200), []);
+        assert.deepEqual(await ends(laptop), []);
+        // The old password no longer logs in; the new one does.
+        const old = await phone.evaluate(([u, p]) => window.tessera.login(u, p).then(() => "ok", (e) => e.code), [username, PASSWORD]);
+        assert.equal(old, "invalid_credentials");
+        assert.equal(
+          await phone.evaluate(([u]) => window.tessera.login(u, "a brand new passphrase").then(() => "ok"), [username]),
+          "ok",
+        );
+        assert.deepEqual(unexpectedProblems(laptop), []);
+      } finally {
+        await otherContext.close();
+      }
+    });
+  });
+
+  it("resets a forgotten password with a token from the CLI, signing every device out", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(async ({ server, context }) => {
+      const username = await registerUser(server);
+      const signedIn = await openDemo(context, server);
+      await signIn(signedIn, username);
+      const token = (await server.cli("user", "reset-link", username)).trim();
+      assert.equal(token.length, 43);
+
+      const otherContext = await browser.newContext();
+      try {
+        const page = await openDemo(otherContext, server);
+        await page.fill("[data-testid=reset-token]", token);
+        await page.fill("[data-testid=reset-password]", "a brand new passphrase");
+        await page.click("[data-testid=reset-submit]");
+        await page.waitForSelector("[data-testid=reset-result]:not([hidden])");
+        // The same token again: single use.
+        await page.fill("[data-testid=reset-token]", token);
+        await page.fill("[data-testid=reset-password]", "yet another passphrase");
+        await page.click("[data-testid=reset-submit]");
+        await page.waitForSelector("[data-testid=reset-error]:not([hidden])");
+        assert.match(await page.textContent("[data-testid=reset-error]") ?? "", /reset token/);
+      } finally {
+        await otherContext.close();
+      }
+      // The signed-in device is signed out at its next refresh.
+      await watch(signedIn);
+      await callRepeatedly(signedIn, { everyMs: 300, forMs: ACCESS_TTL_MS + 1_000 });
+      assert.deepEqual((await ends(signedIn)).map((e) => e.reason), ["revoked"]);
+    });
+  });
+
   it("keeps the refresh token from JavaScript and stays signed in across a reload", { timeout: TEST_TIMEOUT }, async () => {
     await withServer(async ({ server, context }) => {
       const page = await openDemo(context, server);

@@ -62,6 +62,11 @@ impl Tessera {
                 return Err(Error::InvalidCredentials);
             }
         };
+        if user.disabled_at.is_some() {
+            // Said only after a right password; the attempt still counts as a failure.
+            metrics::counter!("tessera_logins_total", "outcome" => "disabled").increment(1);
+            return Err(Error::AccountDisabled);
+        }
         self.lock_throttle().succeeded(&key, client.ip, started);
 
         let session_id = Uuid::new_v4();
@@ -83,7 +88,18 @@ impl Tessera {
                 .map(|ua| truncate(ua, MAX_USER_AGENT)),
             ip: client.ip,
         };
-        self.store.insert_session(&record).await?;
+        if !self
+            .store
+            .open_session(&record, &user.password_hash)
+            .await?
+        {
+            // Disabled, deleted, or given a new password while the password was checked.
+            metrics::counter!("tessera_logins_total", "outcome" => "failed").increment(1);
+            return match self.store.user_by_name(&key).await? {
+                Some(u) if u.disabled_at.is_some() => Err(Error::AccountDisabled),
+                _ => Err(Error::InvalidCredentials),
+            };
+        }
         metrics::counter!("tessera_logins_total", "outcome" => "ok").increment(1);
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         self.issue(&record, token.encode(), now)

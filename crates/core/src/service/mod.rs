@@ -3,10 +3,11 @@
 //!
 //! One capability per file, each adding an `impl Tessera` block: `users.rs` (registration and
 //! look-ups), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
-//! revoking, purging), `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key
+//! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete), `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key
 //! ring's operations). The parts with state of their own live beside the service: the argon2
 //! scheduler ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
 
+mod accounts;
 mod keys;
 mod login;
 mod refresh;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+pub use accounts::PasswordReset;
 pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims};
@@ -28,6 +30,7 @@ use crate::error::Error;
 use crate::hasher::Hasher;
 use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
 use crate::refresh_token::RefreshKey;
+use crate::reset_token::ResetKey;
 use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
 use crate::throttle::LoginThrottle;
@@ -86,6 +89,7 @@ pub struct Tessera {
     settings: Settings,
     keys: KeyRing,
     refresh_key: RefreshKey,
+    reset_key: ResetKey,
     throttle: Mutex<LoginThrottle>,
     hasher: Hasher,
 }
@@ -107,7 +111,8 @@ impl Tessera {
         kek: Option<Kek>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        let refresh_key = RefreshKey::new(&load_or_create_secret(&*store, kek.as_ref()).await?);
+        let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
+        let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
             store,
@@ -116,6 +121,7 @@ impl Tessera {
             settings,
             keys,
             refresh_key,
+            reset_key,
             hasher: Hasher::new().await?,
         })
     }

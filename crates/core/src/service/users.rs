@@ -26,6 +26,7 @@ impl Tessera {
             username: username.as_str().to_owned(),
             password_hash,
             created_at: self.now(),
+            disabled_at: None,
         };
         match self.store.insert_user(&user).await {
             Ok(()) => Ok(user),

@@ -1217,4 +1217,112 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
     }
     cli.run(&["completions", "tcsh"]).one_line_error();
     assert!(!cli.db_path().exists());
+
+#[test]
+fn a_short_admin_token_or_reset_ttl_is_refused_naming_the_setting() {
+    let cli = Cli::new();
+    assert_refused(&cli, "TESSERA_ADMIN_TOKEN", |c| {
+        c.env("TESSERA_ADMIN_TOKEN", "only-31-characters-long-secret!");
+    });
+    assert_refused(&cli, "TESSERA_PASSWORD_RESET_TTL", |c| {
+        c.env("TESSERA_PASSWORD_RESET_TTL", "30d");
+    });
+}
+
+#[tokio::test]
+async fn user_disable_enable_and_delete_act_at_once_on_sessions_and_logins() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    cli.add_user("bob", PASSWORD);
+    let server = cli.serve(&[]).await;
+    let (_, laptop) = server.signed_in("alice", PASSWORD).await;
+    let (_, bob) = server.signed_in("bob", PASSWORD).await;
+
+    let out = cli.run(&["user", "disable", "Alice"]);
+    assert!(out.ok().contains("revoked 1 session"), "{out:?}");
+    let (status, body) = server.refresh(&laptop).await;
+    assert_eq!(
+        (status, &body["reason"]),
+        (StatusCode::UNAUTHORIZED, &json!("revoked"))
+    );
+    let (status, body) = server.login("alice", PASSWORD).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &json!("account_disabled"))
+    );
+    let listing = cli.run(&["user", "list"]);
+    assert!(
+        lines_with(listing.ok(), "alice")[0].ends_with("disabled"),
+        "{listing:?}"
+    );
+
+    cli.run(&["user", "enable", "alice"]).ok();
+    let (_, again) = server.signed_in("alice", PASSWORD).await;
+
+    cli.run(&["user", "delete", "alice"]).ok();
+    let (status, _) = server.refresh(&again).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(lines_with(cli.run(&["user", "list"]).ok(), "alice").is_empty());
+    cli.add_user("alice", "another password");
+    server.signed_in("alice", "another password").await;
+    assert_eq!(
+        server.refresh(&bob).await.0,
+        StatusCode::OK,
+        "bob is untouched"
+    );
+
+    for command in ["disable", "enable", "delete", "reset-link"] {
+        let line = cli.run(&["user", command, "nobody"]);
+        assert!(line.one_line_error().contains("not found"), "{line:?}");
+        cli.run(&["user", command]).one_line_error();
+    }
+}
+
+#[tokio::test]
+async fn user_reset_link_prints_a_token_or_a_url_that_resets_the_password_once() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let server = cli.serve(&[]).await;
+    let (_, laptop) = server.signed_in("alice", PASSWORD).await;
+
+    let voided = cli.run(&["user", "reset-link", "alice"]);
+    let voided = voided.ok().trim().to_owned();
+    assert_eq!(voided.len(), 43, "{voided}");
+    let url = cli.run(&[
+        "user",
+        "reset-link",
+        "alice",
+        "--url-template",
+        "https://app.example/reset?token={token}",
+    ]);
+    let url = url.ok().trim().to_owned();
+    let token = url
+        .strip_prefix("https://app.example/reset?token=")
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(token.len(), 43, "{url}");
+
+    let reset = |token: &str| {
+        server.post(
+            "/auth/password-reset",
+            json!({"token": token, "new_password": "a brand new passphrase"}),
+        )
+    };
+    let (status, body) = reset(&voided).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_reset_token"))
+    );
+    assert_eq!(reset(token).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(reset(token).await.0, StatusCode::BAD_REQUEST, "single use");
+    assert_eq!(server.refresh(&laptop).await.0, StatusCode::UNAUTHORIZED);
+    server.signed_in("alice", "a brand new passphrase").await;
+
+    let bad = cli.run(&[
+        "user",
+        "reset-link",
+        "alice",
+        "--url-template",
+        "https://x/",
+    ]);
+    assert!(bad.one_line_error().contains("{token}"), "{bad:?}");
 }

@@ -15,6 +15,10 @@ use tokio::net::TcpListener;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const COOKIE: &str = "__Secure-tessera_refresh";
+/// The admin token of servers started by [`spawn_admin_app`].
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
+/// The revocations secret of servers started by [`spawn_admin_app`].
+pub const REVOCATIONS_TOKEN: &str = "test-revocations-token-0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -119,6 +123,34 @@ impl Drop for TestApp {
 /// test skipped with a notice).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server with the admin API and the revocation feed turned on.
+pub async fn spawn_admin_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |args| {
+        args.admin_token = Some(ADMIN_TOKEN.into());
+        args.revocations_token = Some(REVOCATIONS_TOKEN.into());
+    })
+    .await
+}
+
+/// The session ids the revocation feed of an app from [`spawn_admin_app`] lists.
+pub async fn feed(app: &TestApp) -> Vec<String> {
+    let r = app
+        .http
+        .get(app.url("/auth/revocations"))
+        .bearer_auth(REVOCATIONS_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    body["revocations"]
+        .as_array()
+        .expect("revocations")
+        .iter()
+        .map(|e| e["session_id"].as_str().expect("id").to_owned())
+        .collect()
 }
 
 /// Starts a server on a fresh database with settings changed by `tweak`.
@@ -304,6 +336,78 @@ impl TestApp {
             .await
             .expect("text");
         metric_value(&text, name)
+    }
+
+    /// `POST /auth/password` as the holder of `access`.
+    pub async fn change_password(&self, access: &str, current: &str, new: &str) -> Response {
+        self.http
+            .post(self.url("/auth/password"))
+            .bearer_auth(access)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /auth/password-reset` with `token`.
+    pub async fn reset_password(&self, token: &str, new: &str) -> Response {
+        self.post_json(
+            "/auth/password-reset",
+            &json!({"token": token, "new_password": new}),
+        )
+        .await
+    }
+
+    /// An admin API request (`method` on `/admin{path}`) with the test's admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(&format!("/admin{path}")))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// The id of the user named `username`, through the admin API.
+    pub async fn user_id(&self, username: &str) -> String {
+        let mut after = String::new();
+        loop {
+            let r = self
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/users?limit=1000&after={after}"),
+                )
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.expect("json");
+            if let Some(u) = body["users"]
+                .as_array()
+                .expect("users")
+                .iter()
+                .find(|u| u["username"] == username)
+            {
+                return u["id"].as_str().expect("id").to_owned();
+            }
+            match body["next"].as_str() {
+                Some(next) => after = next.to_owned(),
+                None => panic!("no user {username}"),
+            }
+        }
+    }
+
+    /// A fresh password-reset token for `username`, through the admin API.
+    pub async fn reset_token(&self, username: &str) -> String {
+        let id = self.user_id(username).await;
+        let r = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/users/{id}/password-reset"),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
     }
 
     pub fn advance(&self, d: Duration) {

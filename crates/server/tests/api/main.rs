@@ -8,6 +8,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod attacks;
 mod cli;
 mod faults;
@@ -15,6 +16,7 @@ mod hardening;
 mod instances;
 mod keys;
 mod misc;
+mod passwords;
 mod refresh;
 mod revocations;
 mod sessions;

@@ -58,6 +58,15 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        doc["paths"]["/admin/users"]["get"]["security"][0]["adminToken"],
+        serde_json::json!([]),
+        "the admin API has its own security scheme"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["adminToken"]["scheme"],
+        "bearer"
+    );
     for (path, method) in [
         ("/auth/register", "post"),
         ("/auth/login", "post"),
@@ -72,6 +81,18 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/auth/revocations", "get"),
+        ("/auth/password", "post"),
+        ("/auth/password-reset/request", "post"),
+        ("/auth/password-reset", "post"),
+        ("/admin/users", "get"),
+        ("/admin/users", "post"),
+        ("/admin/users/{id}", "get"),
+        ("/admin/users/{id}", "delete"),
+        ("/admin/users/{id}/disable", "post"),
+        ("/admin/users/{id}/enable", "post"),
+        ("/admin/users/{id}/sessions", "get"),
+        ("/admin/users/{id}/password-reset", "post"),
+        ("/admin/sessions/{id}", "delete"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
