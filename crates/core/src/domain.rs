@@ -95,16 +95,22 @@ pub enum RevokeReason {
     Admin,
     /// An already-used refresh token was presented: likely theft.
     Reused,
+    /// The OAuth client the session belonged to was removed.
+    ClientRemoved,
+    /// The session's OAuth client revoked one of its tokens (RFC 7009).
+    ClientRevoked,
 }
 
 impl RevokeReason {
     /// Every reason, for parsing and tests.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Logout,
         Self::LogoutAll,
         Self::User,
         Self::Admin,
         Self::Reused,
+        Self::ClientRemoved,
+        Self::ClientRevoked,
     ];
 
     /// The stored name.
@@ -115,6 +121,8 @@ impl RevokeReason {
             Self::User => "user",
             Self::Admin => "admin",
             Self::Reused => "reused",
+            Self::ClientRemoved => "client_removed",
+            Self::ClientRevoked => "client_revoked",
         }
     }
 

@@ -47,9 +47,12 @@ pub use error::{Error, ErrorChain, RefreshRejection, StoreError};
 pub use hasher::Hasher;
 pub use keys::{KEY_RELOAD_INTERVAL, Kek, KeyReport, KeyRing, SealedBlob, SigningAlg, StoredKey};
 pub use rules::{CurrentRotation, Lifetimes, LiveBounds};
-pub use service::{ClientInfo, Issued, Revocations, SessionInfo, Tessera};
+pub use service::{
+    ClientCredentials, ClientInfo, ClientSecret, Introspection, Issued, Revocations, SessionInfo,
+    Tessera,
+};
 pub use settings::Settings;
-pub use store::{SessionRecord, Store, User};
+pub use store::{BUILTIN_CLIENT_ID, ClientKind, ClientRecord, SessionRecord, Store, User};
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_revocations.sql"),
+    include_str!("../migrations/0004_clients.sql"),
 ];
 
 /// How a migration run ended, when SQLite itself did not fail.

@@ -81,6 +81,7 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
         revoked_reason: None,
         user_agent: None,
         ip: None,
+        client_id: tessera_core::BUILTIN_CLIENT_ID.into(),
     };
     store.insert_session(&session).await.unwrap();
     assert!(
@@ -106,7 +107,10 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2, "sqlx's two migrations adopted, none run again");
+    assert_eq!(
+        version, 3,
+        "sqlx's two migrations adopted and not run again; the clients migration applied"
+    );
     drop(conn);
     std::fs::remove_dir_all(&dir).unwrap();
 }
