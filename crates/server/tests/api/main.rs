@@ -15,6 +15,7 @@ mod hardening;
 mod instances;
 mod keys;
 mod misc;
+mod oauth;
 mod refresh;
 mod revocations;
 mod sessions;
