@@ -72,6 +72,10 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/auth/revocations", "get"),
+        ("/oauth/token", "post"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/introspect", "post"),
+        ("/.well-known/oauth-authorization-server", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
