@@ -649,6 +649,102 @@ async fn an_issuer_with_a_path_has_its_metadata_at_that_path(backend: Backend) {
     app.cleanup().await;
 }
 
+// --- a stock Rust client: the `oauth2` crate ---------------------------------------------------
+
+/// The `oauth2` crate's HTTP transport, over the tests' reqwest client. The crate refuses a
+/// revocation endpoint that is not `https://` (RFC 7009 §2.1), so its endpoints are written with
+/// `https://` and this transport, standing in for a TLS-terminating proxy, speaks plain HTTP to
+/// the test server.
+async fn oauth2_send(
+    http: reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let url = parts.uri.to_string().replacen("https://", "http://", 1);
+    let mut outgoing = http.request(parts.method, url).body(body);
+    for (name, value) in &parts.headers {
+        outgoing = outgoing.header(name, value);
+    }
+    let answer = outgoing.send().await?;
+    let mut response = oauth2::http::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        response = response.header(name, value);
+    }
+    Ok(response
+        .body(answer.bytes().await?.to_vec())
+        .expect("a response built from a response"))
+}
+
+async fn the_oauth2_crate_refreshes_revokes_and_introspects(backend: Backend) {
+    use oauth2::basic::{BasicClient, BasicErrorResponseType};
+    use oauth2::{
+        AccessToken, AuthType, ClientId, ClientSecret, IntrospectionUrl, RefreshToken,
+        RequestTokenError, RevocationUrl, StandardRevocableToken, TokenIntrospectionResponse,
+        TokenResponse, TokenUrl,
+    };
+
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let public = add_client(&app, "rust-cli", ClientKind::Public).await;
+    let rs = add_client(&app, "rust-api", ClientKind::Confidential).await;
+    let endpoint = |path: &str| app.url(path).replacen("http://", "https://", 1);
+    let http = |request| oauth2_send(app.http.clone(), request);
+    let cli = BasicClient::new(ClientId::new(public.id.clone()))
+        .set_token_uri(TokenUrl::new(endpoint("/oauth/token")).unwrap())
+        .set_revocation_url(RevocationUrl::new(endpoint("/oauth/revoke")).unwrap());
+    let api = BasicClient::new(ClientId::new(rs.id.clone()))
+        .set_client_secret(ClientSecret::new(rs.secret.clone().unwrap()))
+        .set_introspection_url(IntrospectionUrl::new(endpoint("/oauth/introspect")).unwrap());
+
+    let (_, t0) = login_for(&app, "alice", Some(&public.id)).await;
+    let renewed = cli
+        .exchange_refresh_token(&RefreshToken::new(t0.clone()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let t1 = renewed.refresh_token().unwrap().secret().clone();
+    assert_ne!(t1, t0);
+    let access = renewed.access_token().clone();
+    assert_eq!(
+        jwt_part(access.secret(), 1)["client_id"],
+        public.id.as_str()
+    );
+
+    // Introspection with client_secret_basic (the crate's default), then client_secret_post.
+    for api in [api.clone(), api.clone().set_auth_type(AuthType::RequestBody)] {
+        let seen = api.introspect(&access).request_async(&http).await.unwrap();
+        assert!(seen.active());
+        assert_eq!(seen.client_id().map(|c| c.as_str()), Some(public.id.as_str()));
+        assert_eq!(seen.username(), Some("alice"));
+        let rt = api
+            .introspect(&AccessToken::new(t1.clone()))
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert!(rt.active(), "the current refresh token");
+    }
+
+    cli.revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(t1.clone())))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let ended = api.introspect(&access).request_async(&http).await.unwrap();
+    assert!(!ended.active(), "the revoked session's access token");
+    match cli
+        .exchange_refresh_token(&RefreshToken::new(t1))
+        .request_async(&http)
+        .await
+    {
+        Err(RequestTokenError::ServerResponse(e)) => {
+            assert_eq!(*e.error(), BasicErrorResponseType::InvalidGrant);
+        }
+        other => panic!("a revoked session's token refreshed: {other:?}"),
+    }
+    app.cleanup().await;
+}
+
 on_both_backends!(
     a_login_names_its_public_client_and_tokens_and_the_session_list_say_so,
     a_login_for_an_unknown_removed_or_confidential_client_is_invalid_request,
@@ -663,4 +759,5 @@ on_both_backends!(
     introspection_reports_live_tokens_and_never_consumes_them,
     metadata_describes_the_endpoints,
     an_issuer_with_a_path_has_its_metadata_at_that_path,
+    the_oauth2_crate_refreshes_revokes_and_introspects,
 );
