@@ -481,7 +481,12 @@ async fn the_builtin_client_exists_and_clients_round_trip(store: &dyn Store) {
         .expect("get")
         .expect("the built-in client exists in a fresh database");
     assert_eq!(
-        (builtin.name.as_str(), builtin.kind, &builtin.secret_hash, builtin.removed_at),
+        (
+            builtin.name.as_str(),
+            builtin.kind,
+            &builtin.secret_hash,
+            builtin.removed_at
+        ),
         ("tessera", ClientKind::Public, &None, None)
     );
     let public = client("web", ClientKind::Public);
@@ -500,7 +505,9 @@ async fn the_builtin_client_exists_and_clients_round_trip(store: &dyn Store) {
         Some(confidential.clone())
     );
     assert!(matches!(
-        store.insert_client(&client("web", ClientKind::Confidential)).await,
+        store
+            .insert_client(&client("web", ClientKind::Confidential))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(store.client("no-such-client").await.expect("get"), None);
@@ -511,7 +518,11 @@ async fn the_builtin_client_exists_and_clients_round_trip(store: &dyn Store) {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(ids, [builtin.id, public.id, confidential.id], "oldest first");
+    assert_eq!(
+        ids,
+        [builtin.id, public.id, confidential.id],
+        "oldest first"
+    );
 }
 
 async fn removing_a_client_revokes_its_sessions_once(store: &dyn Store) {
@@ -536,35 +547,63 @@ async fn removing_a_client_revokes_its_sessions_once(store: &dyn Store) {
         .await
         .expect("revoke");
     assert_eq!(
-        store.session(mine.id).await.expect("get").map(|s| s.client_id),
+        store
+            .session(mine.id)
+            .await
+            .expect("get")
+            .map(|s| s.client_id),
         Some(app.id.clone())
     );
     assert_eq!(
-        store.remove_client(&app.id, at(2_000)).await.expect("remove"),
+        store
+            .remove_client(&app.id, at(2_000))
+            .await
+            .expect("remove"),
         Some(1),
         "only the live session is counted"
     );
     let removed = store.client(&app.id).await.expect("get").expect("kept");
     assert_eq!(removed.removed_at, Some(at(2_000)));
-    assert!(!store.clients().await.expect("list").iter().any(|c| c.id == app.id));
+    assert!(
+        !store
+            .clients()
+            .await
+            .expect("list")
+            .iter()
+            .any(|c| c.id == app.id)
+    );
     let ended = store.session(mine.id).await.expect("get").expect("exists");
     assert_eq!(
         (ended.revoked_at, ended.revoked_reason),
         (Some(at(2_000)), Some(RevokeReason::ClientRemoved))
     );
-    let other = store.session(also_mine.id).await.expect("get").expect("exists");
+    let other = store
+        .session(also_mine.id)
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(other.revoked_reason, Some(RevokeReason::Logout), "kept");
     assert_eq!(
-        store.session(builtin.id).await.expect("get").and_then(|s| s.revoked_at),
+        store
+            .session(builtin.id)
+            .await
+            .expect("get")
+            .and_then(|s| s.revoked_at),
         None,
         "another client's session is untouched"
     );
     assert_eq!(
-        store.remove_client(&app.id, at(3_000)).await.expect("again"),
+        store
+            .remove_client(&app.id, at(3_000))
+            .await
+            .expect("again"),
         None
     );
     assert_eq!(
-        store.remove_client("no-such-client", at(3_000)).await.expect("unknown"),
+        store
+            .remove_client("no-such-client", at(3_000))
+            .await
+            .expect("unknown"),
         None
     );
     // The name is free again once its client is removed.
@@ -581,8 +620,15 @@ async fn the_fast_rotation_checks_the_client(store: &dyn Store) {
     store.insert_session(&s).await.expect("insert session");
     let other = rotation(&s, 0, &[1; 32]).for_client(Some("another-client"));
     assert_eq!(store.rotate_current(&other).await.expect("rotate"), None);
-    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()), "unchanged");
+    assert_eq!(
+        store.session(s.id).await.expect("get"),
+        Some(s.clone()),
+        "unchanged"
+    );
     let own = rotation(&s, 0, &[1; 32]).for_client(Some(BUILTIN_CLIENT_ID));
     let rotated = store.rotate_current(&own).await.expect("rotate");
-    assert_eq!(rotated.map(|r| (r.generation, r.client_id)), Some((1, BUILTIN_CLIENT_ID.to_owned())));
+    assert_eq!(
+        rotated.map(|r| (r.generation, r.client_id)),
+        Some((1, BUILTIN_CLIENT_ID.to_owned()))
+    );
 }

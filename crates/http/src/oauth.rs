@@ -99,9 +99,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         ));
     }
     let bad = OAuthError::InvalidClient { basic: true };
-    let text = value.to_str().map_err(|_| OAuthError::InvalidRequest(
-        "the Authorization header is not ASCII".into(),
-    ))?;
+    let text = value
+        .to_str()
+        .map_err(|_| OAuthError::InvalidRequest("the Authorization header is not ASCII".into()))?;
     let (scheme, encoded) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
@@ -111,7 +111,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         .decode(encoded)
         .or_else(|_| STANDARD_NO_PAD.decode(encoded))
         .map_err(|_| OAuthError::InvalidClient { basic: true })?;
-    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::InvalidClient { basic: true })?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| OAuthError::InvalidClient { basic: true })?;
     let (id, secret) = decoded.split_once(':').ok_or(bad)?;
     let unform = |s: &str| -> Result<String, OAuthError> {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
@@ -129,8 +130,7 @@ fn authentication(headers: &HeaderMap, form: &Form) -> Result<Authentication, OA
         Some((id, secret)) => {
             if form_secret.is_some() {
                 return Err(OAuthError::InvalidRequest(
-                    "use one client authentication method: Basic or client_secret, not both"
-                        .into(),
+                    "use one client authentication method: Basic or client_secret, not both".into(),
                 ));
             }
             if form_id.is_some_and(|f| f != id) {
@@ -204,12 +204,16 @@ pub async fn token(
             )));
         }
         None => {
-            return Err(OAuthError::InvalidRequest("`grant_type` is required".into()));
+            return Err(OAuthError::InvalidRequest(
+                "`grant_type` is required".into(),
+            ));
         }
     }
     let (client, basic) = authenticate(&app, &headers, &form).await?;
     let Some(refresh_token) = form.get("refresh_token") else {
-        return Err(OAuthError::InvalidRequest("`refresh_token` is required".into()));
+        return Err(OAuthError::InvalidRequest(
+            "`refresh_token` is required".into(),
+        ));
     };
     let issued = app
         .tessera

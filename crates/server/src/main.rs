@@ -68,7 +68,11 @@ enum ClientsCommand {
         /// A name for people (1 to 64 characters of A-Z a-z 0-9 . _ -)
         name: String,
         /// A native or browser app: no secret
-        #[arg(long, conflicts_with = "confidential", required_unless_present = "confidential")]
+        #[arg(
+            long,
+            conflicts_with = "confidential",
+            required_unless_present = "confidential"
+        )]
         public: bool,
         /// A server: authenticates with a client secret
         #[arg(long)]

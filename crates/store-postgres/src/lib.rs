@@ -30,8 +30,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
-    StoredKey, Timestamp, User,
+    ClientKind, ClientRecord, CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg,
+    Store, StoreError, StoredKey, Timestamp, User,
 };
 use uuid::Uuid;
 
@@ -588,9 +588,9 @@ impl Store for PostgresStore {
     }
 
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(sqlx::AssertSqlSafe(
-            format!("SELECT {CLIENT_COLUMNS} WHERE id = $1")
-        ))
+        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(
+            sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} WHERE id = $1"))
+        )
         .bind(id)
         .fetch_optional(c))?
         .map(ClientRecord::try_from)
@@ -598,9 +598,11 @@ impl Store for PostgresStore {
     }
 
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(sqlx::AssertSqlSafe(
-            format!("SELECT {CLIENT_COLUMNS} WHERE removed_at IS NULL ORDER BY created_at, id")
-        ))
+        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {CLIENT_COLUMNS} WHERE removed_at IS NULL ORDER BY created_at, id"
+            ))
+        )
         .fetch_all(c))?
         .into_iter()
         .map(ClientRecord::try_from)
@@ -609,7 +611,8 @@ impl Store for PostgresStore {
 
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {
         // One statement, so the mark and the revocations commit together or not at all.
-        let row = bounded!(self, |c| sqlx::query(
+        let row = bounded!(self, |c| {
+            sqlx::query(
             "WITH removed AS (UPDATE clients SET removed_at = $2 \
                  WHERE id = $1 AND removed_at IS NULL RETURNING id), \
              ended AS (UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
@@ -619,7 +622,8 @@ impl Store for PostgresStore {
         .bind(id)
         .bind(ms(now))
         .bind(RevokeReason::ClientRemoved.as_str())
-        .fetch_one(c))?;
+        .fetch_one(c)
+        })?;
         let removed: i64 = row.try_get("removed").map_err(other)?;
         let ended: i64 = row.try_get("ended").map_err(other)?;
         Ok((removed == 1).then(|| u64::try_from(ended).unwrap_or(0)))

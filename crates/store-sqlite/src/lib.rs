@@ -61,8 +61,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store, StoreError,
-    StoredKey, Timestamp, User,
+    ClientKind, ClientRecord, CurrentRotation, RevokeReason, SealedBlob, SessionRecord, SigningAlg,
+    Store, StoreError, StoredKey, Timestamp, User,
 };
 use uuid::Uuid;
 
@@ -292,8 +292,7 @@ const CLIENT: &str =
     "SELECT id, name, kind, secret_hash, created_at, removed_at FROM clients WHERE id = ?";
 const CLIENTS: &str = "SELECT id, name, kind, secret_hash, created_at, removed_at FROM clients \
      WHERE removed_at IS NULL ORDER BY created_at, rowid";
-const REMOVE_CLIENT: &str =
-    "UPDATE clients SET removed_at = ? WHERE id = ? AND removed_at IS NULL";
+const REMOVE_CLIENT: &str = "UPDATE clients SET removed_at = ? WHERE id = ? AND removed_at IS NULL";
 const REVOKE_CLIENT_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
      WHERE client_id = ? AND revoked_at IS NULL";
 const KEYS: &str =
@@ -756,9 +755,11 @@ impl Store for SqliteStore {
                 {
                     return Ok(None);
                 }
-                let ended = c
-                    .prepare_cached(REVOKE_CLIENT_SESSIONS)?
-                    .execute(params![ms(now), reason, id])?;
+                let ended = c.prepare_cached(REVOKE_CLIENT_SESSIONS)?.execute(params![
+                    ms(now),
+                    reason,
+                    id
+                ])?;
                 Ok(Some(ended as u64))
             })
             .await

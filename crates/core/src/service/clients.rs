@@ -56,7 +56,10 @@ impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -105,9 +108,9 @@ impl Tessera {
         let name = parse_client_name(name)?;
         let secret = match kind {
             ClientKind::Public => None,
-            ClientKind::Confidential => Some(ClientSecret(
-                URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
-            )),
+            ClientKind::Confidential => {
+                Some(ClientSecret(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+            }
         };
         let record = ClientRecord {
             id: Uuid::new_v4().to_string(),

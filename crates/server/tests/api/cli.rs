@@ -727,7 +727,10 @@ async fn clients_add_list_and_remove_and_removing_a_client_ends_its_sessions() {
     }
 
     let listing = cli.run(&["clients", "list", "--json"]);
-    assert!(!listing.ok().contains(&secret), "the secret is never listed");
+    assert!(
+        !listing.ok().contains(&secret),
+        "the secret is never listed"
+    );
     let listed: Value = serde_json::from_str(listing.ok()).expect("JSON");
     let names: Vec<(&str, &str)> = listed["clients"]
         .as_array()
@@ -743,7 +746,10 @@ async fn clients_add_list_and_remove_and_removing_a_client_ends_its_sessions() {
             ("gateway", "confidential")
         ]
     );
-    assert_eq!(lines_with(cli.run(&["clients", "list"]).ok(), &public_id).len(), 1);
+    assert_eq!(
+        lines_with(cli.run(&["clients", "list"]).ok(), &public_id).len(),
+        1
+    );
 
     let server = cli.serve(&[]).await;
     let (status, body) = server
@@ -759,8 +765,15 @@ async fn clients_add_list_and_remove_and_removing_a_client_ends_its_sessions() {
     let removed = cli.run(&["clients", "remove", &public_id]);
     assert!(removed.ok().contains("1 session(s) ended"), "{removed:?}");
     let (status, body) = server.refresh(&refresh).await;
-    assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("revoked")));
-    assert_eq!(server.refresh(&builtin).await.0, StatusCode::OK, "other clients' sessions live");
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("revoked"))
+    );
+    assert_eq!(
+        server.refresh(&builtin).await.0,
+        StatusCode::OK,
+        "other clients' sessions live"
+    );
     assert!(lines_with(cli.run(&["clients", "list"]).ok(), &public_id).is_empty());
     cli.run(&["clients", "remove", &public_id]).one_line_error();
     cli.run(&["clients", "remove", "tessera"]).one_line_error();

@@ -78,7 +78,10 @@ async fn token(app: &TestApp, auth: Auth<'_>, refresh_token: &str) -> Response {
         app,
         "/oauth/token",
         auth,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
     )
     .await
 }
@@ -189,9 +192,16 @@ async fn removing_a_client_revokes_its_sessions_into_the_feed(backend: Backend) 
     assert_eq!(app.tessera.remove_client(&app_client.id).await.unwrap(), 1);
 
     let (status, body) = error_of(app.refresh_with_body(&refresh).await).await;
-    assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("revoked")));
-    let (status, code, _) = oauth_error(token(&app, Auth::Id(&app_client.id), &refresh).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_client"));
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("revoked"))
+    );
+    let (status, code, _) =
+        oauth_error(token(&app, Auth::Id(&app_client.id), &refresh).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
     let feed = app.tessera.revocations(None).await.unwrap();
     assert_eq!(feed.sessions.len(), 1, "the ended session is in the feed");
     assert_eq!(
@@ -199,8 +209,14 @@ async fn removing_a_client_revokes_its_sessions_into_the_feed(backend: Backend) 
         StatusCode::OK,
         "another client's session lives on"
     );
-    assert!(app.tessera.remove_client("tessera").await.is_err(), "built in");
-    assert!(app.tessera.remove_client(&app_client.id).await.is_err(), "once");
+    assert!(
+        app.tessera.remove_client("tessera").await.is_err(),
+        "built in"
+    );
+    assert!(
+        app.tessera.remove_client(&app_client.id).await.is_err(),
+        "once"
+    );
     app.cleanup().await;
 }
 
@@ -215,7 +231,10 @@ async fn a_public_client_refreshes_with_grace_and_reuse_detection(backend: Backe
     let (access, t1) = tokens_of(token(&app, Auth::Id(&client.id), &t0).await).await;
     assert_ne!(t1, t0);
     assert_eq!(jwt_part(&access, 1)["client_id"], client.id.as_str());
-    assert_eq!(app.get_with("/auth/me", &access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with("/auth/me", &access).await.status(),
+        StatusCode::OK
+    );
 
     // Rule 4: the predecessor within the grace window yields the same successor.
     let (_, again) = tokens_of(token(&app, Auth::Id(&client.id), &t0).await).await;
@@ -223,10 +242,16 @@ async fn a_public_client_refreshes_with_grace_and_reuse_detection(backend: Backe
     // Rule 5: outside it, reuse ends the session.
     app.advance(Duration::from_secs(11));
     let (status, code, body) = oauth_error(token(&app, Auth::Id(&client.id), &t0).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
     assert_eq!(body["reason"], "reused");
     let (_, code, body) = oauth_error(token(&app, Auth::Id(&client.id), &t1).await).await;
-    assert_eq!((code.as_str(), body["reason"].as_str()), ("invalid_grant", Some("revoked")));
+    assert_eq!(
+        (code.as_str(), body["reason"].as_str()),
+        ("invalid_grant", Some("revoked"))
+    );
     app.cleanup().await;
 }
 
@@ -253,13 +278,15 @@ async fn racing_token_requests_all_get_the_one_successor(backend: Backend) {
     for r in racers {
         successors.insert(tokens_of(r.await.unwrap()).await.1);
     }
-    assert_eq!(successors.len(), 1, "one rotation, every racer got its successor");
+    assert_eq!(
+        successors.len(),
+        1,
+        "one rotation, every racer got its successor"
+    );
     app.cleanup().await;
 }
 
-async fn a_token_rotated_at_auth_refresh_is_the_same_chain_at_the_token_endpoint(
-    backend: Backend,
-) {
+async fn a_token_rotated_at_auth_refresh_is_the_same_chain_at_the_token_endpoint(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -274,12 +301,21 @@ async fn a_token_rotated_at_auth_refresh_is_the_same_chain_at_the_token_endpoint
     // ...and t1, replayed at /auth/refresh within the grace window, yields the same t2.
     let r = app.refresh_with_body(&t1).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["refresh_token"], t2.as_str());
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["refresh_token"],
+        t2.as_str()
+    );
     // t0 is two rotations old: reuse, whichever endpoint sees it.
     let (_, code, body) = oauth_error(token(&app, Auth::Id("tessera"), &t0).await).await;
-    assert_eq!((code.as_str(), body["reason"].as_str()), ("invalid_grant", Some("reused")));
+    assert_eq!(
+        (code.as_str(), body["reason"].as_str()),
+        ("invalid_grant", Some("reused"))
+    );
     let (status, body) = error_of(app.refresh_with_body(&t2).await).await;
-    assert_eq!((status, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("revoked")));
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("revoked"))
+    );
     app.cleanup().await;
 }
 
@@ -299,7 +335,10 @@ async fn a_token_of_another_client_is_invalid_grant_and_not_consumed(backend: Ba
         Auth::Post(&server.id, secret),
     ] {
         let (status, code, body) = oauth_error(token(&app, auth, &t0).await).await;
-        assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_grant")
+        );
         assert_eq!(body["reason"], "client_mismatch");
     }
     // Still the current token: its own client rotates it, and nothing was revoked.
@@ -344,7 +383,10 @@ async fn client_authentication_failures_are_invalid_client(backend: Backend) {
         let r = token(&app, auth, &t0).await;
         let challenge = r.headers().get("www-authenticate").cloned();
         let (status, code, _) = oauth_error(r).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_client"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_client")
+        );
         assert_eq!(
             challenge.map(|c| c.to_str().unwrap().starts_with("Basic")),
             challenged.then_some(true)
@@ -356,7 +398,10 @@ async fn client_authentication_failures_are_invalid_client(backend: Backend) {
         .post(app.url("/oauth/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("authorization", "Basic %%%")
-        .body(encode(&[("grant_type", "refresh_token"), ("refresh_token", &t0)]))
+        .body(encode(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &t0),
+        ]))
         .send()
         .await
         .unwrap();
@@ -376,7 +421,10 @@ async fn malformed_token_requests_are_refused_without_consuming_the_token(backen
     let server = add_client(&app, "server", ClientKind::Confidential).await;
     let secret = server.secret.as_deref().unwrap();
     let (_, t0) = login_for(&app, "alice", None).await;
-    let grant = [("grant_type", "refresh_token"), ("refresh_token", t0.as_str())];
+    let grant = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", t0.as_str()),
+    ];
     let send = |content_type: &'static str, body: String| {
         let request = app
             .http
@@ -448,12 +496,21 @@ async fn malformed_token_requests_are_refused_without_consuming_the_token(backen
         .unwrap();
     assert_eq!(oauth_error(r).await.1, "invalid_request");
     // Grant types that are not offered.
-    for grant_type in ["password", "client_credentials", "authorization_code", "urn:x"] {
+    for grant_type in [
+        "password",
+        "client_credentials",
+        "authorization_code",
+        "urn:x",
+    ] {
         let r = post_form(
             &app,
             "/oauth/token",
             Auth::None,
-            &[("grant_type", grant_type), ("username", "alice"), ("password", PASSWORD)],
+            &[
+                ("grant_type", grant_type),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
         let (status, code, _) = oauth_error(r).await;
@@ -469,14 +526,21 @@ async fn malformed_token_requests_are_refused_without_consuming_the_token(backen
         &app,
         "/oauth/token",
         Auth::Id("tessera"),
-        &[("grant_type", "refresh_token"), ("refresh_token", &t0), ("pad", &padding)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &t0),
+            ("pad", &padding),
+        ],
     )
     .await;
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Not a token of ours.
     let (status, code, body) =
         oauth_error(token(&app, Auth::Id("tessera"), "not-a-token").await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
     assert_eq!(body["reason"], "unknown");
     let get = app.http.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -496,7 +560,13 @@ async fn revocation_ends_only_the_clients_own_sessions(backend: Backend) {
     let revoke = |auth, token: String| {
         let app = &app;
         async move {
-            post_form(app, "/oauth/revoke", auth, &[("token", &token), ("token_type_hint", "refresh_token")]).await
+            post_form(
+                app,
+                "/oauth/revoke",
+                auth,
+                &[("token", &token), ("token_type_hint", "refresh_token")],
+            )
+            .await
         }
     };
     let (access_a, refresh_a) = login_for(&app, "alice", Some(&mine.id)).await;
@@ -507,14 +577,23 @@ async fn revocation_ends_only_the_clients_own_sessions(backend: Backend) {
         let r = revoke(Auth::Id(&theirs.id), token.clone()).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    assert_eq!(app.get_with("/auth/me", &access_a).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with("/auth/me", &access_a).await.status(),
+        StatusCode::OK
+    );
     // Unknown and invalid tokens: 200.
     for junk in ["junk", "a.b.c"] {
-        assert_eq!(revoke(Auth::Id(&mine.id), junk.into()).await.status(), StatusCode::OK);
+        assert_eq!(
+            revoke(Auth::Id(&mine.id), junk.into()).await.status(),
+            StatusCode::OK
+        );
     }
     // Bad client authentication: 401. A missing token: 400.
     let (status, code, _) = oauth_error(revoke(Auth::Id("nobody"), refresh_a.clone()).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_client"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
     let r = post_form(&app, "/oauth/revoke", Auth::Id(&mine.id), &[]).await;
     assert_eq!(oauth_error(r).await.1, "invalid_request");
 
@@ -524,13 +603,22 @@ async fn revocation_ends_only_the_clients_own_sessions(backend: Backend) {
     assert!(r.text().await.unwrap().is_empty());
     let (_, _, body) = oauth_error(token(&app, Auth::Id(&mine.id), &refresh_a).await).await;
     assert_eq!(body["reason"], "revoked");
-    assert_eq!(app.get_with("/auth/me", &access_a).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_with("/auth/me", &access_a).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // Its own access token (the hint is only a hint): that session ends too.
-    assert_eq!(revoke(Auth::Id(&mine.id), access_b.clone()).await.status(), StatusCode::OK);
+    assert_eq!(
+        revoke(Auth::Id(&mine.id), access_b.clone()).await.status(),
+        StatusCode::OK
+    );
     let (_, _, body) = oauth_error(token(&app, Auth::Id(&mine.id), &refresh_b).await).await;
     assert_eq!(body["reason"], "revoked");
     // Revoking again is fine.
-    assert_eq!(revoke(Auth::Id(&mine.id), refresh_a).await.status(), StatusCode::OK);
+    assert_eq!(
+        revoke(Auth::Id(&mine.id), refresh_a).await.status(),
+        StatusCode::OK
+    );
     app.cleanup().await;
 }
 
@@ -558,13 +646,26 @@ async fn introspection_reports_live_tokens_and_never_consumes_them(backend: Back
     let claims = jwt_part(&access, 1);
     assert_eq!(a["active"], true, "{a}");
     assert_eq!(a["token_type"], "Bearer");
-    for field in ["sub", "client_id", "username", "sid", "iss", "aud", "exp", "iat", "jti"] {
+    for field in [
+        "sub",
+        "client_id",
+        "username",
+        "sid",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "jti",
+    ] {
         assert_eq!(a[field], claims[field], "{field}");
     }
     let r = active(introspect(Auth::Post(&rs.id, secret), t0.clone()).await).await;
     assert_eq!(r["active"], true, "{r}");
     assert_eq!(r["token_type"], "refresh_token");
-    assert_eq!((r["sub"].clone(), r["sid"].clone()), (claims["sub"].clone(), claims["sid"].clone()));
+    assert_eq!(
+        (r["sub"].clone(), r["sid"].clone()),
+        (claims["sub"].clone(), claims["sid"].clone())
+    );
     assert_eq!(r["client_id"], public.id.as_str());
     assert!(r["exp"].as_i64().unwrap() > claims["exp"].as_i64().unwrap());
     assert_eq!(
@@ -583,10 +684,14 @@ async fn introspection_reports_live_tokens_and_never_consumes_them(backend: Back
     // A public client may not introspect; a wrong secret is refused.
     for auth in [Auth::Id(&public.id), Auth::Basic(&rs.id, "wrong")] {
         let (status, code, _) = oauth_error(introspect(auth, access.clone()).await).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_client"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_client")
+        );
     }
     // The session ends: its access token is inactive at once, long before it expires.
-    app.post_json("/auth/logout", &json!({"refresh_token": t1})).await;
+    app.post_json("/auth/logout", &json!({"refresh_token": t1}))
+        .await;
     let ended = active(introspect(Auth::Basic(&rs.id, secret), access.clone()).await).await;
     assert_eq!(ended, json!({"active": false}));
     app.cleanup().await;
@@ -643,7 +748,10 @@ async fn an_issuer_with_a_path_has_its_metadata_at_that_path(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     let m: Value = r.json().await.unwrap();
     assert_eq!(m["issuer"], "https://auth.example/tenant-1");
-    assert_eq!(m["token_endpoint"], "https://auth.example/tenant-1/oauth/token");
+    assert_eq!(
+        m["token_endpoint"],
+        "https://auth.example/tenant-1/oauth/token"
+    );
     let other = get("/.well-known/oauth-authorization-server/tenant-2").await;
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
     app.cleanup().await;
@@ -712,10 +820,16 @@ async fn the_oauth2_crate_refreshes_revokes_and_introspects(backend: Backend) {
     );
 
     // Introspection with client_secret_basic (the crate's default), then client_secret_post.
-    for api in [api.clone(), api.clone().set_auth_type(AuthType::RequestBody)] {
+    for api in [
+        api.clone(),
+        api.clone().set_auth_type(AuthType::RequestBody),
+    ] {
         let seen = api.introspect(&access).request_async(&http).await.unwrap();
         assert!(seen.active());
-        assert_eq!(seen.client_id().map(|c| c.as_str()), Some(public.id.as_str()));
+        assert_eq!(
+            seen.client_id().map(|c| c.as_str()),
+            Some(public.id.as_str())
+        );
         assert_eq!(seen.username(), Some("alice"));
         let rt = api
             .introspect(&AccessToken::new(t1.clone()))
@@ -725,11 +839,13 @@ async fn the_oauth2_crate_refreshes_revokes_and_introspects(backend: Backend) {
         assert!(rt.active(), "the current refresh token");
     }
 
-    cli.revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(t1.clone())))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    cli.revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(
+        t1.clone(),
+    )))
+    .unwrap()
+    .request_async(&http)
+    .await
+    .unwrap();
     let ended = api.introspect(&access).request_async(&http).await.unwrap();
     assert!(!ended.active(), "the revoked session's access token");
     match cli
