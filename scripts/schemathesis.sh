@@ -31,38 +31,17 @@ fi
 echo "--- schemathesis $(python3 -c 'import schemathesis; print(schemathesis.__version__)')"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tessera-schemathesis.XXXXXX")"
-server_pid=""
+# shellcheck source=serve-fresh.sh
+source "$repo/scripts/serve-fresh.sh"
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # The shared secret of GET /auth/revocations (the route is off without one).
 revocations_token="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-TESSERA_BIND="127.0.0.1:$port" \
-  TESSERA_DATABASE_URL="sqlite://$work/tessera.db" \
-  TESSERA_COOKIE_SECURE=false \
-  TESSERA_REVOCATIONS_TOKEN="$revocations_token" \
-  RUST_LOG="${RUST_LOG:-warn}" \
-  "$bin" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 1 150); do
-  if curl -fsS -o /dev/null "$base/healthz" 2>/dev/null; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "schemathesis.sh: tessera exited before it was healthy:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-curl -fsS -o /dev/null "$base/healthz"
+serve_fresh "$bin" "$work" TESSERA_REVOCATIONS_TOKEN="$revocations_token"
 
 # Two users with a session each, so /auth/me, /auth/sessions and friends answer more than 401:
 # one for the main run (which may revoke its session through DELETE /auth/sessions/{id}), one

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tessera_token::InvalidToken;
 
-/// Why a refresh token was refused: the spec's `reason` values.
+/// Why a refresh token was refused: the protocol's `reason` values (`docs/protocol.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshRejection {
     /// No token was presented.

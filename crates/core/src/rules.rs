@@ -1,4 +1,4 @@
-//! The refresh rules of the spec, as one pure function of (session state, token, now).
+//! The refresh rules (`docs/protocol.md`), as one pure function of (session state, token, now).
 //!
 //! Nothing here reads a clock or a database: [`decide`] is what the service calls after loading
 //! the session, and what the unit and property tests drive directly. [`LiveBounds`] is the one
@@ -168,7 +168,7 @@ pub enum Decision {
     Reject(RefreshRejection),
 }
 
-/// Applies the spec's refresh rules 2–5 (rule 1, "missing or not ours", is settled by parsing
+/// Applies the refresh rules 2–5 of `docs/protocol.md` (rule 1, "missing or not ours", is settled by parsing
 /// and by the session look-up before this is called).
 pub fn decide(
     session: &SessionState,

@@ -19,7 +19,7 @@ pub struct ThrottlePolicy {
     pub free_failures: u32,
     /// The first delay; each further failure doubles it.
     pub first_delay: Duration,
-    /// The longest a username is ever held (the spec's 15 minutes).
+    /// The longest a username is ever held (15 minutes, a documented promise).
     pub max_delay: Duration,
     /// Failures one IP may have in a minute before its logins are held for the rest of it.
     pub ip_failures_per_minute: u32,

@@ -152,7 +152,7 @@ impl Model {
         decide(&self.state, token, &self.key, self.now, &self.lifetimes)
     }
 
-    /// What the spec's rules 2–5 say about a token this session issued.
+    /// What refresh rules 2–5 say about a token this session issued.
     fn expected_for_issued(&self, generation: usize) -> Decision {
         if self.state.revoked {
             return Decision::Reject(RefreshRejection::Revoked);
@@ -423,7 +423,7 @@ proptest! {
     }
 }
 
-fn spec_lifetimes() -> Lifetimes {
+fn default_lifetimes() -> Lifetimes {
     Lifetimes {
         idle: ms(7 * DAY),
         absolute: ms(30 * DAY),
@@ -435,7 +435,7 @@ fn spec_lifetimes() -> Lifetimes {
 fn with_no_grace_window_only_a_retry_in_the_same_millisecond_is_a_replay() {
     let lifetimes = Lifetimes {
         reuse_grace: Duration::ZERO,
-        ..spec_lifetimes()
+        ..default_lifetimes()
     };
     let mut model = Model::login([3; 32], [4; 32], lifetimes);
     model.now = model.now.plus(ms(SEC));
@@ -455,7 +455,7 @@ fn with_no_grace_window_only_a_retry_in_the_same_millisecond_is_a_replay() {
 fn a_clock_that_steps_back_keeps_the_predecessor_within_grace() {
     // Two instances whose clocks disagree: the one answering the retry is 30 s behind the one
     // that rotated. `since` saturates at zero, so the retry is still a replay, not reuse.
-    let mut model = Model::login([5; 32], [6; 32], spec_lifetimes());
+    let mut model = Model::login([5; 32], [6; 32], default_lifetimes());
     model.now = model.now.plus(ms(60 * SEC));
     model.present_issued(0).unwrap();
     model.now = Timestamp::from_millis(model.now.as_millis() - 30 * 1_000);
@@ -494,7 +494,7 @@ fn replays_do_not_extend_the_idle_timeout() {
 fn an_expired_session_says_expired_and_is_not_revoked_by_an_old_token() {
     // After expiry an old token is not evidence of theft worth acting on: the answer is
     // "expired", and nothing is written.
-    let mut model = Model::login([2; 32], [2; 32], spec_lifetimes());
+    let mut model = Model::login([2; 32], [2; 32], default_lifetimes());
     for _ in 0..3 {
         model.now = model.now.plus(ms(DAY));
         model.present_issued(model.issued.len() - 1).unwrap();
@@ -510,7 +510,7 @@ fn an_expired_session_says_expired_and_is_not_revoked_by_an_old_token() {
 
 #[test]
 fn the_absolute_lifetime_ends_a_session_used_every_day() {
-    let mut model = Model::login([4; 32], [4; 32], spec_lifetimes());
+    let mut model = Model::login([4; 32], [4; 32], default_lifetimes());
     let end = model.state.created_at.plus(ms(30 * DAY));
     while model.now.plus(ms(DAY)) < end {
         model.now = model.now.plus(ms(DAY));

@@ -3,7 +3,7 @@
 //!
 //! It is not a server: it binds no socket and reads no settings (the `tessera` binary does),
 //! and it does not verify tokens for *other* services (that is `tessera-verifier`, which needs
-//! no database). Start with [`router`] (the whole API as the spec lays it out) or
+//! no database). Start with [`router`] (the whole API as `docs/protocol.md` lays it out) or
 //! [`auth_router`] + [`jwks_router`] (the `/auth` routes and the JWKS, to mount into an
 //! existing app), and [`Authenticated`] / [`LiveSession`] for your own handlers.
 //!
@@ -209,8 +209,8 @@ pub fn oauth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router
         .with_state(state)
 }
 
-/// The whole API at the spec's paths: `/auth/*`, `/oauth/*` and the OAuth metadata, the JWKS, health, metrics, the OpenAPI
-/// description and the demo page, with CORS for the allowed origins and security headers.
+/// The whole API at its documented paths: `/auth/*`, `/oauth/*` and the OAuth metadata, the
+/// JWKS, health, metrics, the OpenAPI description and the demo page, with CORS for the allowed origins and security headers.
 /// This is what the `tessera` binary serves; an app that is *only* Tessera can serve it as is.
 ///
 /// ```

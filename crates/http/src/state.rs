@@ -7,7 +7,7 @@ use tessera_core::Tessera;
 
 use crate::RevocationsToken;
 
-/// How the HTTP layer speaks to browsers (and to resource services). Defaults follow the spec.
+/// How the HTTP layer speaks to browsers (and to resource services). Defaults are the documented ones (`docs/protocol.md`).
 ///
 /// ```
 /// use tessera_http::{HttpConfig, RevocationsToken};

@@ -10,11 +10,12 @@
 //!
 //! Layout: [`algorithm`] (the JWS algorithms), `crypto` (signing and verification with keys
 //! parsed once), `jwk` (JWKs written and read), [`keys`] (signing and public keys),
-//! [`access_token`], [`revocations`], [`time`], [`error`].
+//! [`access_token`], [`dpop`] (proofs of possession), [`revocations`], [`time`], [`error`].
 
 pub mod access_token;
 pub mod algorithm;
 mod crypto;
+pub mod dpop;
 pub mod error;
 mod jwk;
 pub mod keys;

@@ -1,4 +1,4 @@
-//! The attack corpus against access tokens: every refusal the spec promises, each answered with
+//! The attack corpus against access tokens: every refusal docs/protocol.md promises, each answered with
 //! `401 invalid_token` (never a 5xx), beside a positive control that proves the crafted tokens
 //! would be accepted but for the one thing each case breaks.
 
@@ -550,7 +550,7 @@ async fn oversized_tokens_and_doubled_headers_are_refused_without_a_server_error
     let big = format!("{}.{}", t.session.access, "A".repeat(1024 * 1024));
     let r = t.app.get_with("/auth/me", &big).await;
     // hyper refuses header blocks this large before the app sees them (431); a smaller oversized
-    // token reaches Tessera and gets the spec's 401.
+    // token reaches Tessera and gets the documented 401.
     assert!(
         matches!(
             r.status(),

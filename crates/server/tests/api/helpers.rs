@@ -119,7 +119,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts a server with the spec's defaults on a fresh database (`None`: no PostgreSQL here,
+/// Starts a server with the documented defaults on a fresh database (`None`: no PostgreSQL here,
 /// test skipped with a notice).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {}).await
@@ -354,7 +354,7 @@ pub async fn session_of(r: Response) -> Session {
     }
 }
 
-/// Status and JSON body of an error response, checking the spec's error shape.
+/// Status and JSON body of an error response, checking the documented error shape (docs/protocol.md).
 pub async fn error_of(r: Response) -> (StatusCode, Value) {
     let status = r.status();
     let ct = r
