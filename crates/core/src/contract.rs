@@ -490,7 +490,10 @@ async fn the_builtin_client_exists_and_clients_round_trip(store: &dyn Store) {
         ("tessera", ClientKind::Public, &None, None)
     );
     let public = client("web", ClientKind::Public);
-    let confidential = client("api-gateway", ClientKind::Confidential);
+    let confidential = ClientRecord {
+        created_at: at(2),
+        ..client("api-gateway", ClientKind::Confidential)
+    };
     store.insert_client(&public).await.expect("insert public");
     store
         .insert_client(&confidential)
