@@ -1,7 +1,7 @@
 #!/bin/sh
 # Copies a Tessera SQLite database into a PostgreSQL database, so a deployment can move to
-# several instances without logging anybody out: users, sessions (with their current refresh
-# tokens), signing keys and the refresh-token secret all move.
+# several instances without logging anybody out: users, OAuth clients, sessions (with their
+# current refresh tokens), signing keys and the refresh-token secret all move.
 #
 # usage: sqlite-to-postgres.sh SQLITE_FILE POSTGRES_URL
 #
@@ -36,9 +36,14 @@ export_table() { # name, SELECT
 }
 export_table users \
   "SELECT lower(hex(id)), username, username_key, password_hash, created_at FROM users"
+# The built-in client `tessera` is created by the PostgreSQL migration itself.
+export_table clients \
+  "SELECT id, name, kind, '\\x' || lower(hex(secret_hash)), created_at, removed_at
+     FROM clients WHERE id <> 'tessera'"
 export_table sessions \
   "SELECT lower(hex(id)), lower(hex(user_id)), generation, '\\x' || lower(hex(token_hash)),
-          created_at, rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip
+          created_at, rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip,
+          client_id
      FROM sessions"
 export_table signing_keys \
   "SELECT kid, alg, '\\x' || lower(hex(private_key)), CASE sealed WHEN 0 THEN 'f' ELSE 't' END,
@@ -53,19 +58,21 @@ psql "$dst" -X -q -v ON_ERROR_STOP=1 --single-transaction <<'SQL'
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM sessions)
+     OR EXISTS (SELECT 1 FROM clients WHERE id <> 'tessera')
      OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM secrets) THEN
     RAISE EXCEPTION 'the PostgreSQL database already holds Tessera data; refusing to merge';
   END IF;
 END $$;
 \copy users (id, username, username_key, password_hash, created_at) FROM 'users.csv' WITH (FORMAT csv)
-\copy sessions (id, user_id, generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) FROM 'sessions.csv' WITH (FORMAT csv)
+\copy clients (id, name, kind, secret_hash, created_at, removed_at) FROM 'clients.csv' WITH (FORMAT csv)
+\copy sessions (id, user_id, generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) FROM 'sessions.csv' WITH (FORMAT csv)
 \copy signing_keys (kid, alg, private_key, sealed, created_at, activate_at) FROM 'signing_keys.csv' WITH (FORMAT csv)
 \copy secrets (name, material, sealed) FROM 'secrets.csv' WITH (FORMAT csv)
-ANALYZE users, sessions, signing_keys, secrets;
+ANALYZE users, clients, sessions, signing_keys, secrets;
 SQL
 
 # The same number of rows on both sides, table by table.
-for table in users sessions signing_keys secrets; do
+for table in users clients sessions signing_keys secrets; do
   before=$(sqlite3 -readonly "$src" "SELECT count(*) FROM $table")
   after=$(psql "$dst" -X -q -t -A -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM $table")
   if [ "$before" != "$after" ]; then

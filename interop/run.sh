@@ -65,4 +65,7 @@ for ALG in EdDSA ES256 RS256; do
   stop_server
 done
 
+step "interop: oauth4webapi against the OAuth endpoints"
+bash interop/oauth/run.sh
+
 step "interop: all green"

@@ -126,6 +126,7 @@ fn access_tokens(c: &mut Criterion) {
         jti: Uuid::new_v4(),
         sid: Uuid::new_v4(),
         username: "bench-user-0".into(),
+        client_id: "tessera".into(),
     };
     let rng = SystemRandom::new();
     for alg in [

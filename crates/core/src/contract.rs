@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
 use crate::{
-    CurrentRotation, LiveBounds, RevokeReason, SessionRecord, Store, StoreError, Timestamp, User,
-    UserSummary,
+    BUILTIN_CLIENT_ID, ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason,
+    SessionRecord, Store, StoreError, Timestamp, User, UserSummary,
 };
 
 fn at(ms: i64) -> Timestamp {
@@ -40,6 +40,18 @@ fn session(user: &User, now: i64) -> SessionRecord {
         revoked_reason: None,
         user_agent: Some("Mozilla/5.0 (contract)".into()),
         ip: Some(IpAddr::from([203, 0, 113, 7])),
+        client_id: BUILTIN_CLIENT_ID.into(),
+    }
+}
+
+fn client(name: &str, kind: ClientKind) -> ClientRecord {
+    ClientRecord {
+        id: Uuid::new_v4().to_string(),
+        name: name.into(),
+        kind,
+        secret_hash: (kind == ClientKind::Confidential).then(|| vec![7; 32]),
+        created_at: at(1),
+        removed_at: None,
     }
 }
 
@@ -61,6 +73,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     reset_tokens_are_single_use_replaced_and_expire(&*store).await;
     a_deleted_users_sessions_stay_in_the_feed_by_id_alone(&*store).await;
     users_are_paged_by_id_with_live_session_counts(&*store).await;
+    the_builtin_client_exists_and_clients_round_trip(&*store).await;
+    removing_a_client_revokes_its_sessions_once(&*store).await;
+    the_fast_rotation_checks_the_client(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -161,6 +176,7 @@ fn rotation(
             used_after: at(999),
             created_after: at(999),
         },
+        client_id: None,
     }
 }
 
@@ -875,5 +891,167 @@ async fn revocations_page_exactly_through_one_millisecond(store: &dyn Store) {
             .await
             .expect("page")
             .is_empty()
+    );
+}
+
+async fn the_builtin_client_exists_and_clients_round_trip(store: &dyn Store) {
+    let builtin = store
+        .client(BUILTIN_CLIENT_ID)
+        .await
+        .expect("get")
+        .expect("the built-in client exists in a fresh database");
+    assert_eq!(
+        (
+            builtin.name.as_str(),
+            builtin.kind,
+            &builtin.secret_hash,
+            builtin.removed_at
+        ),
+        ("tessera", ClientKind::Public, &None, None)
+    );
+    let public = client("web", ClientKind::Public);
+    let confidential = ClientRecord {
+        created_at: at(2),
+        ..client("api-gateway", ClientKind::Confidential)
+    };
+    store.insert_client(&public).await.expect("insert public");
+    store
+        .insert_client(&confidential)
+        .await
+        .expect("insert confidential");
+    assert_eq!(
+        store.client(&public.id).await.expect("get"),
+        Some(public.clone())
+    );
+    assert_eq!(
+        store.client(&confidential.id).await.expect("get"),
+        Some(confidential.clone())
+    );
+    assert!(matches!(
+        store
+            .insert_client(&client("web", ClientKind::Confidential))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.client("no-such-client").await.expect("get"), None);
+    let ids: Vec<String> = store
+        .clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [builtin.id, public.id, confidential.id],
+        "oldest first"
+    );
+}
+
+async fn removing_a_client_revokes_its_sessions_once(store: &dyn Store) {
+    let u = user("olivia");
+    store.insert_user(&u).await.expect("insert user");
+    let app = client("olivias-app", ClientKind::Public);
+    store.insert_client(&app).await.expect("insert client");
+    let mine = SessionRecord {
+        client_id: app.id.clone(),
+        ..session(&u, 1_000)
+    };
+    let also_mine = SessionRecord {
+        client_id: app.id.clone(),
+        ..session(&u, 1_000)
+    };
+    let builtin = session(&u, 1_000);
+    for s in [&mine, &also_mine, &builtin] {
+        store.insert_session(s).await.expect("insert session");
+    }
+    store
+        .revoke_session(also_mine.id, at(1_500), RevokeReason::Logout)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store
+            .session(mine.id)
+            .await
+            .expect("get")
+            .map(|s| s.client_id),
+        Some(app.id.clone())
+    );
+    assert_eq!(
+        store
+            .remove_client(&app.id, at(2_000))
+            .await
+            .expect("remove"),
+        Some(1),
+        "only the live session is counted"
+    );
+    let removed = store.client(&app.id).await.expect("get").expect("kept");
+    assert_eq!(removed.removed_at, Some(at(2_000)));
+    assert!(
+        !store
+            .clients()
+            .await
+            .expect("list")
+            .iter()
+            .any(|c| c.id == app.id)
+    );
+    let ended = store.session(mine.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (ended.revoked_at, ended.revoked_reason),
+        (Some(at(2_000)), Some(RevokeReason::ClientRemoved))
+    );
+    let other = store
+        .session(also_mine.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(other.revoked_reason, Some(RevokeReason::Logout), "kept");
+    assert_eq!(
+        store
+            .session(builtin.id)
+            .await
+            .expect("get")
+            .and_then(|s| s.revoked_at),
+        None,
+        "another client's session is untouched"
+    );
+    assert_eq!(
+        store
+            .remove_client(&app.id, at(3_000))
+            .await
+            .expect("again"),
+        None
+    );
+    assert_eq!(
+        store
+            .remove_client("no-such-client", at(3_000))
+            .await
+            .expect("unknown"),
+        None
+    );
+    // The name is free again once its client is removed.
+    store
+        .insert_client(&client("olivias-app", ClientKind::Public))
+        .await
+        .expect("reuse the name");
+}
+
+async fn the_fast_rotation_checks_the_client(store: &dyn Store) {
+    let u = user("peggy");
+    store.insert_user(&u).await.expect("insert user");
+    let s = session(&u, 1_000);
+    store.insert_session(&s).await.expect("insert session");
+    let other = rotation(&s, 0, &[1; 32]).for_client(Some("another-client"));
+    assert_eq!(store.rotate_current(&other).await.expect("rotate"), None);
+    assert_eq!(
+        store.session(s.id).await.expect("get"),
+        Some(s.clone()),
+        "unchanged"
+    );
+    let own = rotation(&s, 0, &[1; 32]).for_client(Some(BUILTIN_CLIENT_ID));
+    let rotated = store.rotate_current(&own).await.expect("rotate");
+    assert_eq!(
+        rotated.map(|r| (r.generation, r.client_id)),
+        Some((1, BUILTIN_CLIENT_ID.to_owned()))
     );
 }

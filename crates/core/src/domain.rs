@@ -97,17 +97,23 @@ pub enum RevokeReason {
     Reused,
     /// The user's password was changed (the other sessions end) or reset (every session ends).
     PasswordChanged,
+    /// The OAuth client the session belonged to was removed.
+    ClientRemoved,
+    /// The session's OAuth client revoked one of its tokens (RFC 7009).
+    ClientRevoked,
 }
 
 impl RevokeReason {
     /// Every reason, for parsing and tests.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Logout,
         Self::LogoutAll,
         Self::User,
         Self::Admin,
         Self::Reused,
         Self::PasswordChanged,
+        Self::ClientRemoved,
+        Self::ClientRevoked,
     ];
 
     /// The stored name.
@@ -119,6 +125,8 @@ impl RevokeReason {
             Self::Admin => "admin",
             Self::Reused => "reused",
             Self::PasswordChanged => "password_changed",
+            Self::ClientRemoved => "client_removed",
+            Self::ClientRevoked => "client_revoked",
         }
     }
 

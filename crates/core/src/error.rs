@@ -18,6 +18,9 @@ pub enum RefreshRejection {
     Expired,
     /// An already-used token was presented: the session has just been revoked.
     Reused,
+    /// The token belongs to a session of another OAuth client (only `POST /oauth/token`
+    /// checks): nothing changed.
+    ClientMismatch,
 }
 
 impl RefreshRejection {
@@ -29,6 +32,7 @@ impl RefreshRejection {
             Self::Revoked => "revoked",
             Self::Expired => "expired",
             Self::Reused => "reused",
+            Self::ClientMismatch => "client_mismatch",
         }
     }
 }
@@ -61,6 +65,10 @@ pub enum Error {
     /// (deliberately not saying which).
     #[error("the password-reset token is invalid or has expired")]
     InvalidResetToken,
+    /// OAuth client authentication failed: an unknown or removed client, a wrong or missing
+    /// secret, or a secret for a public client.
+    #[error("client authentication failed")]
+    InvalidClient,
     /// Self-registration is turned off.
     #[error("registration is closed")]
     RegistrationClosed,

@@ -94,11 +94,14 @@ impl LiveBounds {
 ///  WHERE id = :id AND generation = :generation AND token_hash = :current_hash
 ///    AND revoked_at IS NULL
 ///    AND last_used_at > :live.used_after AND created_at > :live.created_after
+///    AND (:client_id IS NULL OR client_id = :client_id)
 /// ```
 ///
 /// which matches exactly the sessions for which `decide` answers `Rotate` (not revoked, not
 /// expired, the presented token is the current one); the contract suite checks that the two
-/// agree. When it matches nothing, nothing changed and the service runs `decide`.
+/// agree. When it matches nothing, nothing changed and the service runs `decide`. `client_id`
+/// is the OAuth token endpoint's extra condition ([`CurrentRotation::for_client`]): a session of
+/// another client is never rotated there, and the slow path refuses it before `decide`.
 #[derive(Clone, Copy, Debug)]
 pub struct CurrentRotation<'a> {
     /// The session.
@@ -113,6 +116,8 @@ pub struct CurrentRotation<'a> {
     pub now: Timestamp,
     /// The session must be live at `now`.
     pub live: LiveBounds,
+    /// When set, the session must belong to this OAuth client.
+    pub client_id: Option<&'a str>,
 }
 
 impl<'a> CurrentRotation<'a> {
@@ -132,7 +137,13 @@ impl<'a> CurrentRotation<'a> {
             new_hash,
             now,
             live: LiveBounds::at(now, lifetimes),
+            client_id: None,
         }
+    }
+
+    /// The same rotation, only if the session belongs to the OAuth client `client_id`.
+    pub fn for_client(self, client_id: Option<&'a str>) -> Self {
+        Self { client_id, ..self }
     }
 }
 

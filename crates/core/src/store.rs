@@ -81,6 +81,9 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// Client IP at login.
     pub ip: Option<IpAddr>,
+    /// The OAuth client the session belongs to ([`BUILTIN_CLIENT_ID`] unless the login named
+    /// another).
+    pub client_id: String,
 }
 
 impl SessionRecord {
@@ -121,6 +124,65 @@ pub fn revocation_page_start(
         Uuid::max(),
     );
     after.map_or(before_since, |after| after.max(before_since))
+}
+
+/// The id (and name) of the built-in public client that owns the sessions of logins that name
+/// no client. Every database has it; it cannot be removed.
+pub const BUILTIN_CLIENT_ID: &str = "tessera";
+
+/// Whether an OAuth client can keep a secret (RFC 6749 §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    /// Native or browser apps: identified by `client_id` alone.
+    Public,
+    /// Servers: authenticate with a `client_secret`.
+    Confidential,
+}
+
+impl ClientKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Confidential => "confidential",
+        }
+    }
+
+    /// The kind with this stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Public, Self::Confidential]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A registered OAuth client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The `client_id` (a UUID's text, or [`BUILTIN_CLIENT_ID`]).
+    pub id: String,
+    /// A name for people; unique among clients that are not removed.
+    pub name: String,
+    /// Public or confidential.
+    pub kind: ClientKind,
+    /// SHA-256 of a confidential client's secret (`None` for public clients).
+    pub secret_hash: Option<Vec<u8>>,
+    /// When it was registered.
+    pub created_at: Timestamp,
+    /// When it was removed, if it was (a removed client authenticates no more).
+    pub removed_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("created_at", &self.created_at)
+            .field("removed_at", &self.removed_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Persistence for users, sessions, keys and secrets.
@@ -284,6 +346,18 @@ pub trait Store: Send + Sync + 'static {
         used_before: Timestamp,
         created_before: Timestamp,
     ) -> Result<u64, StoreError>;
+
+    /// Adds an OAuth client; [`StoreError::Conflict`] when a client that is not removed has
+    /// the same name (or the id is taken).
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// A client by id, removed or not.
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    /// Every client that is not removed (the built-in one included), oldest first.
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+    /// Marks a client removed and revokes its unrevoked sessions (reason `client_removed`), in
+    /// one transaction. Returns how many sessions it revoked, or `None` when there is no such
+    /// client or it was already removed (then nothing changed).
+    async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError>;
 
     /// Every signing key.
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;

@@ -100,6 +100,12 @@ impl ApiError {
                     e.to_string(),
                     None,
                 ),
+                Error::InvalidClient => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    e.to_string(),
+                    None,
+                ),
                 Error::RegistrationClosed => (
                     StatusCode::FORBIDDEN,
                     "registration_closed",
@@ -219,6 +225,98 @@ fn refresh_description(r: RefreshRejection) -> &'static str {
         RefreshRejection::Reused => {
             "the refresh token was already used; the session has been revoked"
         }
+        RefreshRejection::ClientMismatch => "the refresh token was issued to another client",
+    }
+}
+
+/// An answer of the OAuth endpoints (`/oauth/*`) other than success: the error codes and
+/// status codes of RFC 6749 §5.2 (and RFC 7009 / 7662, which reuse them). Failures that are
+/// not OAuth's own (a body over 16 KiB, throttling, an unavailable database) keep Tessera's
+/// usual answers.
+#[derive(Debug)]
+pub enum OAuthError {
+    /// `400 invalid_request`: a malformed request (wrong content type, a repeated or missing
+    /// parameter, two client authentication methods).
+    InvalidRequest(String),
+    /// `401 invalid_client`, with a `WWW-Authenticate: Basic` challenge when the client tried
+    /// Basic authentication.
+    InvalidClient {
+        /// Whether the request carried `Authorization: Basic`.
+        basic: bool,
+    },
+    /// `400 invalid_grant` with Tessera's `reason`: the refresh token was refused.
+    InvalidGrant(RefreshRejection),
+    /// `400 unsupported_grant_type`.
+    UnsupportedGrantType(String),
+    /// Anything else, answered as everywhere in Tessera.
+    Api(ApiError),
+}
+
+impl OAuthError {
+    /// A core outcome in OAuth's terms (`basic`: whether the client used Basic authentication).
+    pub fn from_core(e: Error, basic: bool) -> Self {
+        match e {
+            Error::InvalidRefreshToken(RefreshRejection::Missing) => {
+                Self::InvalidRequest("`refresh_token` is required".into())
+            }
+            Error::InvalidRefreshToken(r) => Self::InvalidGrant(r),
+            Error::InvalidClient => Self::InvalidClient { basic },
+            Error::InvalidRequest(m) => Self::InvalidRequest(m),
+            other => Self::Api(ApiError::Core(other)),
+        }
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::BadRequest(m) => Self::InvalidRequest(m),
+            other => Self::Api(other),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let basic = matches!(self, Self::InvalidClient { basic: true });
+        let (status, code, description, reason) = match self {
+            Self::Api(e) => return e.into_response(),
+            Self::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m, None),
+            Self::InvalidClient { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed".to_owned(),
+                None,
+            ),
+            Self::InvalidGrant(r) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                refresh_description(r).to_owned(),
+                Some(r.as_str()),
+            ),
+            Self::UnsupportedGrantType(m) => {
+                (StatusCode::BAD_REQUEST, "unsupported_grant_type", m, None)
+            }
+        };
+        let mut response = (
+            status,
+            Json(Body {
+                error: code,
+                error_description: description,
+                reason,
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if basic {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+            );
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
     }
 }
 

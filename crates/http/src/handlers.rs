@@ -44,7 +44,12 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let issued = app
         .tessera
-        .login(&creds.username, creds.password, &client)
+        .login_for(
+            &creds.username,
+            creds.password,
+            creds.client_id.as_deref(),
+            &client,
+        )
         .await?;
     Ok(token_response(&app.config, issued, creds.delivery))
 }
@@ -134,12 +139,23 @@ pub async fn sessions(
     State(app): State<AppState>,
     LiveSession(claims): LiveSession,
 ) -> Result<Response, ApiError> {
+    let names: std::collections::HashMap<String, String> = app
+        .tessera
+        .clients()
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
     let sessions = app
         .tessera
         .sessions(Some(claims.sub))
         .await?
         .into_iter()
         .map(|s| SessionView {
+            client: names
+                .get(&s.record.client_id)
+                .cloned()
+                .unwrap_or_else(|| s.record.client_id.clone()),
             id: s.record.id,
             created_at: s.record.created_at.to_rfc3339(),
             last_used_at: s.record.last_used_at.to_rfc3339(),

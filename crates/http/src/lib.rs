@@ -87,11 +87,12 @@ mod assets;
 mod error;
 mod extract;
 mod handlers;
+mod oauth;
 mod secret;
 mod state;
 mod wire;
 
-pub use error::ApiError;
+pub use error::{ApiError, OAuthError};
 pub use extract::{Authenticated, Client, LiveSession, bearer};
 pub use secret::{AdminToken, RevocationsToken};
 pub use state::{AppState, HttpConfig};
@@ -189,9 +190,36 @@ pub fn jwks_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<
         .with_state(state)
 }
 
-/// The whole API at its documented paths: `/auth/*`, the admin API (`/admin/*`, `404` unless
-/// [`HttpConfig::admin_token`] is set), the JWKS, health, metrics, the OpenAPI
-/// description and the demo page, with CORS for the allowed origins and security headers.
+/// The OAuth 2.0 routes alone, for `.merge(oauth_router(state))` at the root of the issuer:
+/// `POST /oauth/token` (the refresh-token grant), `POST /oauth/revoke` (RFC 7009),
+/// `POST /oauth/introspect` (RFC 7662), and `GET /.well-known/oauth-authorization-server`
+/// (RFC 8414; for an issuer with a path, also at that path appended to it, RFC 8414 §3.1).
+/// Bodies are form-encoded and at most 16 KiB.
+pub fn oauth_router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    let mut router = Router::new()
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        );
+    if let Some(path) = oauth::issuer_path(&state.tessera.settings().issuer) {
+        router = router.route(
+            &format!("/.well-known/oauth-authorization-server{path}"),
+            get(oauth::metadata),
+        );
+    }
+    router
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The whole API at its documented paths: `/auth/*`, `/oauth/*` and the OAuth metadata, the
+/// admin API (`/admin/*`, `404` unless [`HttpConfig::admin_token`] is set), the JWKS, health,
+/// metrics, the OpenAPI description and the demo page, with CORS for the allowed origins and
+/// security headers.
 /// This is what the `tessera` binary serves; an app that is *only* Tessera can serve it as is.
 ///
 /// ```
@@ -240,6 +268,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
         .with_state(state.clone())
         .merge(jwks_router(state.clone()))
         .nest("/admin", admin::router(state.clone()))
+        .merge(oauth_router(state.clone()))
         .nest(&auth_path, auth_router(state))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -10,6 +10,9 @@ pub struct Credentials {
     pub password: String,
     #[serde(default)]
     pub delivery: Delivery,
+    /// The public OAuth client the session is for (login only; default `tessera`).
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 /// Where the login's refresh token goes.
@@ -61,6 +64,8 @@ pub struct SessionView {
     pub expires_at: String,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The name of the OAuth client the session belongs to.
+    pub client: String,
     pub current: bool,
 }
 

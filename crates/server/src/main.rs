@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tessera::{Config, SettingsArgs, build_app, spawn_background_jobs};
-use tessera_core::{Error, SystemClock, Tessera, Timestamp};
+use tessera_core::{ClientKind, Error, SystemClock, Tessera, Timestamp};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
@@ -59,6 +59,41 @@ enum AdminCommand {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Register, list or remove OAuth clients
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client (a confidential client's secret is printed once, and stored only as a hash)
+    Add {
+        /// A name for people (1 to 64 characters of A-Z a-z 0-9 . _ -)
+        name: String,
+        /// A native or browser app: no secret
+        #[arg(
+            long,
+            conflicts_with = "confidential",
+            required_unless_present = "confidential"
+        )]
+        public: bool,
+        /// A server: authenticates with a client secret
+        #[arg(long)]
+        confidential: bool,
+    },
+    /// List registered clients
+    List {
+        /// One JSON document instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client: it authenticates no more and its sessions end
+    Remove {
+        /// The client's id (its `client_id`)
+        id: String,
     },
 }
 
@@ -377,7 +412,61 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::User { command } => run_user(tessera, command).await,
         AdminCommand::Sessions { command } => run_sessions(tessera, command).await,
         AdminCommand::Keys { command } => run_keys(tessera, command).await,
+        AdminCommand::Clients { command } => run_clients(tessera, command).await,
     }
+}
+
+async fn run_clients(tessera: &Tessera, command: ClientsCommand) -> anyhow::Result<()> {
+    match command {
+        ClientsCommand::Add {
+            name, confidential, ..
+        } => {
+            let kind = if confidential {
+                ClientKind::Confidential
+            } else {
+                ClientKind::Public
+            };
+            let (client, secret) = tessera.add_client(&name, kind).await.map_err(describe)?;
+            println!("added {} client {}", kind.as_str(), client.name);
+            println!("client_id: {}", client.id);
+            if let Some(secret) = secret {
+                println!("client_secret: {}", secret.expose());
+                println!("(the secret is shown only now; Tessera keeps only its hash)");
+            }
+        }
+        ClientsCommand::List { json } => {
+            let clients = tessera.clients().await?;
+            if json {
+                let list: Vec<_> = clients
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "client_id": c.id,
+                            "name": c.name,
+                            "kind": c.kind.as_str(),
+                            "created_at": when(c.created_at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "clients": list }));
+            } else {
+                for c in clients {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.id,
+                        c.name,
+                        c.kind.as_str(),
+                        when(c.created_at)
+                    );
+                }
+            }
+        }
+        ClientsCommand::Remove { id } => {
+            let ended = tessera.remove_client(&id).await.map_err(describe)?;
+            println!("removed client {id}; {ended} session(s) ended");
+        }
+    }
+    Ok(())
 }
 
 async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()> {
@@ -435,17 +524,26 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
             )?;
         }
         UserCommand::Disable { name } => {
-            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            let user = tessera
+                .user(&name)
+                .await
+                .map_err(|e| describe_user(e, &name))?;
             let n = tessera.disable_user(user.id).await.map_err(describe)?;
             println!("disabled {}; revoked {n} session(s)", user.username);
         }
         UserCommand::Enable { name } => {
-            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            let user = tessera
+                .user(&name)
+                .await
+                .map_err(|e| describe_user(e, &name))?;
             tessera.enable_user(user.id).await.map_err(describe)?;
             println!("enabled {}", user.username);
         }
         UserCommand::Delete { name } => {
-            let user = tessera.user(&name).await.map_err(|e| describe_user(e, &name))?;
+            let user = tessera
+                .user(&name)
+                .await
+                .map_err(|e| describe_user(e, &name))?;
             tessera.delete_user(user.id).await.map_err(describe)?;
             println!("deleted {} ({})", user.username, user.id);
         }
@@ -467,7 +565,10 @@ async fn reset_link(
     {
         bail!("--url-template must contain {{token}}");
     }
-    let user = tessera.user(name).await.map_err(|e| describe_user(e, name))?;
+    let user = tessera
+        .user(name)
+        .await
+        .map_err(|e| describe_user(e, name))?;
     let reset = tessera
         .create_password_reset(user.id)
         .await
@@ -628,6 +729,7 @@ fn describe_user(e: Error, name: &str) -> anyhow::Error {
 fn describe(e: Error) -> anyhow::Error {
     match e {
         Error::NotFound => anyhow::anyhow!("not found"),
+        Error::InvalidRequest(m) => anyhow::anyhow!(m),
         Error::UsernameTaken => anyhow::anyhow!("that username is taken"),
         other => anyhow::anyhow!(other),
     }

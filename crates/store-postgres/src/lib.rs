@@ -30,8 +30,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::{
-    CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
-    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
+    ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord,
+    SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -333,7 +333,34 @@ struct SessionRow {
     revoked_reason: Option<String>,
     user_agent: Option<String>,
     ip: Option<String>,
+    client_id: String,
 }
+
+#[derive(FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    kind: String,
+    secret_hash: Option<Vec<u8>>,
+    created_at: i64,
+    removed_at: Option<i64>,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(ClientRecord {
+            id: r.id,
+            name: r.name,
+            kind: ClientKind::parse(&r.kind).ok_or_else(|| corrupt("unknown client kind"))?,
+            secret_hash: r.secret_hash,
+            created_at: Timestamp::from_millis(r.created_at),
+            removed_at: r.removed_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str = "id, name, kind, secret_hash, created_at, removed_at FROM clients";
 
 impl TryFrom<SessionRow> for SessionRecord {
     type Error = StoreError;
@@ -360,14 +387,15 @@ impl TryFrom<SessionRow> for SessionRecord {
                 .map(|ip| IpAddr::from_str(&ip))
                 .transpose()
                 .map_err(|_| corrupt("bad ip"))?,
+            client_id: r.client_id,
         })
     }
 }
 
 // `host(ip)`: the address alone as text (`text(ip)` would append `/32`).
 const SESSION_COLUMNS: &str = "s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
-     s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, host(s.ip) AS ip \
-     FROM sessions s JOIN users u ON u.id = s.user_id";
+     s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, host(s.ip) AS ip, \
+     s.client_id FROM sessions s JOIN users u ON u.id = s.user_id";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -652,9 +680,9 @@ impl Store for PostgresStore {
         let done = bounded!(self, |c| {
             sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
-             last_used_at, revoked_at, revoked_reason, user_agent, ip) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet FROM users \
-             WHERE id = $2 AND disabled_at IS NULL AND password_hash = $12 FOR SHARE",
+             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12 FROM users \
+             WHERE id = $2 AND disabled_at IS NULL AND password_hash = $13 FOR SHARE",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -667,6 +695,7 @@ impl Store for PostgresStore {
         .bind(s.revoked_reason.map(RevokeReason::as_str))
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(&s.client_id)
         .bind(password_hash)
         .execute(c)
         })?;
@@ -676,8 +705,8 @@ impl Store for PostgresStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
-             last_used_at, revoked_at, revoked_reason, user_agent, ip) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet)",
+             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -690,6 +719,7 @@ impl Store for PostgresStore {
         .bind(s.revoked_reason.map(RevokeReason::as_str))
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
+        .bind(&s.client_id)
         .execute(c))?;
         Ok(())
     }
@@ -738,10 +768,11 @@ impl Store for PostgresStore {
              last_used_at = $5 \
              WHERE id = $1 AND generation = $2 AND token_hash = $3 AND revoked_at IS NULL \
              AND last_used_at > $6 AND created_at > $7 \
+             AND ($8::text IS NULL OR client_id = $8) \
              RETURNING id, user_id, \
              (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
              generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
-             revoked_reason, user_agent, host(ip) AS ip",
+             revoked_reason, user_agent, host(ip) AS ip, client_id",
         )
         .bind(r.id)
         .bind(generation(r.generation)?)
@@ -750,6 +781,7 @@ impl Store for PostgresStore {
         .bind(ms(r.now))
         .bind(ms(r.live.used_after))
         .bind(ms(r.live.created_after))
+        .bind(r.client_id)
         .fetch_optional(c))?
         .map(SessionRecord::try_from)
         .transpose()
@@ -869,6 +901,63 @@ impl Store for PostgresStore {
             .into_iter()
             .map(|(id, at)| (id, Timestamp::from_millis(at)))
             .collect())
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        bounded!(self, |c| sqlx::query(
+            "INSERT INTO clients (id, name, kind, secret_hash, created_at, removed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&client.id)
+        .bind(&client.name)
+        .bind(client.kind.as_str())
+        .bind(&client.secret_hash)
+        .bind(ms(client.created_at))
+        .bind(client.removed_at.map(ms))
+        .execute(c))?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(
+            sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLUMNS} WHERE id = $1"))
+        )
+        .bind(id)
+        .fetch_optional(c))?
+        .map(ClientRecord::try_from)
+        .transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        bounded!(self, |c| sqlx::query_as::<_, ClientRow>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {CLIENT_COLUMNS} WHERE removed_at IS NULL ORDER BY created_at, id"
+            ))
+        )
+        .fetch_all(c))?
+        .into_iter()
+        .map(ClientRecord::try_from)
+        .collect()
+    }
+
+    async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {
+        // One statement, so the mark and the revocations commit together or not at all.
+        let row = bounded!(self, |c| {
+            sqlx::query(
+            "WITH removed AS (UPDATE clients SET removed_at = $2 \
+                 WHERE id = $1 AND removed_at IS NULL RETURNING id), \
+             ended AS (UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+                 WHERE client_id IN (SELECT id FROM removed) AND revoked_at IS NULL RETURNING 1) \
+             SELECT (SELECT count(*) FROM removed) AS removed, (SELECT count(*) FROM ended) AS ended",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .bind(RevokeReason::ClientRemoved.as_str())
+        .fetch_one(c)
+        })?;
+        let removed: i64 = row.try_get("removed").map_err(other)?;
+        let ended: i64 = row.try_get("ended").map_err(other)?;
+        Ok((removed == 1).then(|| u64::try_from(ended).unwrap_or(0)))
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {

@@ -39,6 +39,7 @@ fn session(user: &User, ip: Option<IpAddr>) -> SessionRecord {
         revoked_reason: None,
         user_agent: None,
         ip,
+        client_id: tessera_core::BUILTIN_CLIENT_ID.into(),
     }
 }
 

@@ -61,8 +61,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::{
-    CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
-    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
+    ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord,
+    SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -335,20 +335,20 @@ const DELETE_EXPIRED_RESETS: &str = "DELETE FROM password_resets WHERE expires_a
 const DELETE_DELETED_REVOCATIONS: &str =
     "DELETE FROM deleted_user_revocations WHERE revoked_at < ?";
 const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
-     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 /// A login's session: only for a user still enabled and with the password the login checked.
 const OPEN_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
-     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip) \
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM users \
-     WHERE id = ?2 AND disabled_at IS NULL AND password_hash = ?12";
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 FROM users \
+     WHERE id = ?2 AND disabled_at IS NULL AND password_hash = ?13";
 /// The columns [`SessionRow::read`] expects, in its order.
 macro_rules! session_select {
     ($where:literal) => {
         concat!(
             "SELECT s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
-             s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip \
-             FROM sessions s JOIN users u ON u.id = s.user_id ",
+             s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip, \
+             s.client_id FROM sessions s JOIN users u ON u.id = s.user_id ",
             $where
         )
     };
@@ -363,11 +363,11 @@ const ROTATE_SESSION: &str = "UPDATE sessions SET generation = generation + 1, t
 const ROTATE_CURRENT: &str = "UPDATE sessions SET generation = generation + 1, token_hash = ?, \
      rotated_at = ?, last_used_at = ? \
      WHERE id = ? AND generation = ? AND token_hash = ? AND revoked_at IS NULL \
-     AND last_used_at > ? AND created_at > ? \
+     AND last_used_at > ? AND created_at > ? AND (?9 IS NULL OR client_id = ?9) \
      RETURNING id, user_id, \
      (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
      generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
-     revoked_reason, user_agent, ip";
+     revoked_reason, user_agent, ip, client_id";
 const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
      WHERE id = ? AND revoked_at IS NULL";
 const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
@@ -383,6 +383,15 @@ const REVOKED_SESSIONS_PAGE: &str = "SELECT id, revoked_at FROM ( \
      UNION ALL SELECT * FROM (SELECT session_id, revoked_at FROM deleted_user_revocations \
        WHERE (revoked_at, session_id) > (?1, ?2) ORDER BY revoked_at, session_id LIMIT ?3)) \
      ORDER BY revoked_at, id LIMIT ?3";
+const INSERT_CLIENT: &str = "INSERT INTO clients (id, name, kind, secret_hash, created_at, removed_at) \
+     VALUES (?, ?, ?, ?, ?, ?)";
+const CLIENT: &str =
+    "SELECT id, name, kind, secret_hash, created_at, removed_at FROM clients WHERE id = ?";
+const CLIENTS: &str = "SELECT id, name, kind, secret_hash, created_at, removed_at FROM clients \
+     WHERE removed_at IS NULL ORDER BY created_at, rowid";
+const REMOVE_CLIENT: &str = "UPDATE clients SET removed_at = ? WHERE id = ? AND removed_at IS NULL";
+const REVOKE_CLIENT_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+     WHERE client_id = ? AND revoked_at IS NULL";
 const KEYS: &str =
     "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, \
@@ -428,6 +437,42 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+struct ClientRow {
+    id: String,
+    name: String,
+    kind: String,
+    secret_hash: Option<Vec<u8>>,
+    created_at: i64,
+    removed_at: Option<i64>,
+}
+
+impl ClientRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            kind: r.get(2)?,
+            secret_hash: r.get(3)?,
+            created_at: r.get(4)?,
+            removed_at: r.get(5)?,
+        })
+    }
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(ClientRecord {
+            id: r.id,
+            name: r.name,
+            kind: ClientKind::parse(&r.kind).ok_or_else(|| corrupt("unknown client kind"))?,
+            secret_hash: r.secret_hash,
+            created_at: Timestamp::from_millis(r.created_at),
+            removed_at: r.removed_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
 struct SessionRow {
     id: Vec<u8>,
     user_id: Vec<u8>,
@@ -441,6 +486,7 @@ struct SessionRow {
     revoked_reason: Option<String>,
     user_agent: Option<String>,
     ip: Option<String>,
+    client_id: String,
 }
 
 impl SessionRow {
@@ -458,6 +504,7 @@ impl SessionRow {
             revoked_reason: r.get(9)?,
             user_agent: r.get(10)?,
             ip: r.get(11)?,
+            client_id: r.get(12)?,
         })
     }
 }
@@ -487,6 +534,7 @@ impl TryFrom<SessionRow> for SessionRecord {
                 .map(|ip| IpAddr::from_str(&ip))
                 .transpose()
                 .map_err(|_| corrupt("bad ip"))?,
+            client_id: r.client_id,
         })
     }
 }
@@ -778,6 +826,7 @@ impl Store for SqliteStore {
                     s.revoked_reason.map(RevokeReason::as_str),
                     s.user_agent,
                     s.ip.map(|ip| ip.to_string()),
+                    s.client_id,
                     hash,
                 ])
             })
@@ -802,6 +851,7 @@ impl Store for SqliteStore {
                     s.revoked_reason.map(RevokeReason::as_str),
                     s.user_agent,
                     s.ip.map(|ip| ip.to_string()),
+                    s.client_id,
                 ])
             })
             .await?;
@@ -852,6 +902,7 @@ impl Store for SqliteStore {
         let (id, current, new_hash) = (r.id, r.current_hash.to_vec(), r.new_hash.to_vec());
         let (now, used_after, created_after) =
             (ms(r.now), ms(r.live.used_after), ms(r.live.created_after));
+        let client_id = r.client_id.map(str::to_owned);
         self.writer
             .write(move |c| {
                 // Stepped to its end (not `query_row`), so the statement is done and reset
@@ -866,7 +917,8 @@ impl Store for SqliteStore {
                             from,
                             current,
                             used_after,
-                            created_after
+                            created_after,
+                            client_id
                         ],
                         SessionRow::read,
                     )?
@@ -975,6 +1027,71 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(deleted as u64)
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let c = client.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(INSERT_CLIENT)?.execute(params![
+                    c.id,
+                    c.name,
+                    c.kind.as_str(),
+                    c.secret_hash,
+                    ms(c.created_at),
+                    c.removed_at.map(ms)
+                ])
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let id = id.to_owned();
+        self.readers
+            .read(move |c| {
+                c.prepare_cached(CLIENT)?
+                    .query_row([id], ClientRow::read)
+                    .optional()
+            })
+            .await?
+            .map(ClientRecord::try_from)
+            .transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.readers
+            .read(|c| {
+                c.prepare_cached(CLIENTS)?
+                    .query_map([], ClientRow::read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?
+            .into_iter()
+            .map(ClientRecord::try_from)
+            .collect()
+    }
+
+    async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {
+        let id = id.to_owned();
+        let reason = RevokeReason::ClientRemoved.as_str();
+        // Both statements in one write: they commit together or not at all.
+        self.writer
+            .write(move |c| {
+                if c.prepare_cached(REMOVE_CLIENT)?
+                    .execute(params![ms(now), id])?
+                    == 0
+                {
+                    return Ok(None);
+                }
+                let ended = c.prepare_cached(REVOKE_CLIENT_SESSIONS)?.execute(params![
+                    ms(now),
+                    reason,
+                    id
+                ])?;
+                Ok(Some(ended as u64))
+            })
+            .await
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {

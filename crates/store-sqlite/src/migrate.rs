@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_revocations.sql"),
     include_str!("../migrations/0003_hardening.sql"),
+    include_str!("../migrations/0004_clients.sql"),
     include_str!("../migrations/0005_accounts.sql"),
 ];
 

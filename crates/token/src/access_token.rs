@@ -58,6 +58,9 @@ pub struct AccessClaims {
     pub sid: Uuid,
     /// The user's name, for display.
     pub username: String,
+    /// The OAuth client the session belongs to (RFC 9068 §2.2): `tessera` for sessions made by
+    /// a login that named no client.
+    pub client_id: String,
 }
 
 /// What a valid token must say, and how much clock skew to forgive.
@@ -226,7 +229,7 @@ impl KeyLookup for SigningKey {
 /// # let keys = PublicKeySet::from_jwks(&jwks)?;
 /// # let now = Timestamp::from_millis(1_800_000_000_000);
 /// # let claims = AccessClaims { iss: "https://auth.example".into(), aud: "https://auth.example".into(),
-/// #     sub: uuid::Uuid::nil(), sid: uuid::Uuid::nil(), jti: uuid::Uuid::nil(), username: "alice".into(),
+/// #     sub: uuid::Uuid::nil(), sid: uuid::Uuid::nil(), jti: uuid::Uuid::nil(), username: "alice".into(), client_id: "tessera".into(),
 /// #     iat: now.as_secs(), nbf: now.as_secs(), exp: now.as_secs() + 900 };
 /// # let token = access_token::issue(&claims, &issuer)?;
 /// let expect = Expectations {
@@ -360,6 +363,7 @@ mod tests {
             jti: Uuid::new_v4(),
             sid: Uuid::new_v4(),
             username: "alice".into(),
+            client_id: "tessera".into(),
         };
         (keys, expect, claims)
     }
@@ -500,6 +504,7 @@ mod tests {
         let evil_claims = URL_SAFE_NO_PAD.encode(
             serde_json::to_vec(&AccessClaims {
                 username: "root".into(),
+                client_id: "tessera".into(),
                 ..claims.clone()
             })
             .unwrap(),

@@ -20,7 +20,9 @@
 //!
 //! let token = authorization_header.strip_prefix("Bearer ").unwrap_or_default();
 //! match verifier.verify(token).await {
-//!     Ok(claims) => println!("user {} ({}), session {}", claims.username, claims.sub, claims.sid),
+//!     // `client_id` (RFC 9068 §2.2): the OAuth client the session belongs to.
+//!     Ok(claims) => println!("user {} ({}), session {}, client {}",
+//!         claims.username, claims.sub, claims.sid, claims.client_id),
 //!     Err(e) if e.is_invalid_token() => println!("401: {e}"),
 //!     Err(e) => println!("503: {e}"),
 //! }

@@ -142,6 +142,7 @@ impl Issuer {
             jti: Uuid::new_v4(),
             sid,
             username: "alice".into(),
+            client_id: "tessera".into(),
         }
     }
 

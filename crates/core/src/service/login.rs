@@ -15,13 +15,30 @@ const MAX_USER_AGENT: usize = 256;
 impl Tessera {
     /// Checks a username and password and opens a new session. A refresh token the client may
     /// already hold is never adopted: every login starts a new token family.
+    ///
+    /// The session belongs to the built-in client `tessera`; [`Tessera::login_for`] names
+    /// another.
     pub async fn login(
         &self,
         username: &str,
         password: String,
         client: &ClientInfo,
     ) -> Result<Issued, Error> {
+        self.login_for(username, password, None, client).await
+    }
+
+    /// [`Tessera::login`] for the public OAuth client `oauth_client` (`None`: the built-in
+    /// `tessera`). An unknown, removed or confidential client is [`Error::InvalidRequest`],
+    /// judged before the password.
+    pub async fn login_for(
+        &self,
+        username: &str,
+        password: String,
+        oauth_client: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
         let username = Username::parse(username)?;
+        let client_id = self.login_client(oauth_client).await?;
         if password.len() > 1024 {
             return Err(Error::InvalidRequest(
                 "password must be 8 to 1024 bytes long".into(),
@@ -87,6 +104,7 @@ impl Tessera {
                 .as_deref()
                 .map(|ua| truncate(ua, MAX_USER_AGENT)),
             ip: client.ip,
+            client_id,
         };
         if !self
             .store

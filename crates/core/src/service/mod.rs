@@ -2,12 +2,15 @@
 //! [`Store`]; it knows nothing of HTTP.
 //!
 //! One capability per file, each adding an `impl Tessera` block: `users.rs` (registration and
-//! look-ups), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
-//! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete), `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key
-//! ring's operations). The parts with state of their own live beside the service: the argon2
-//! scheduler ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
+//! look-ups), `clients.rs` (OAuth clients, their authentication, introspection and
+//! revocation), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
+//! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete),
+//! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations).
+//! The parts with state of their own live beside the service: the argon2 scheduler
+//! ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
 
 mod accounts;
+mod clients;
 mod keys;
 mod login;
 mod refresh;
@@ -23,6 +26,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 pub use accounts::PasswordReset;
+pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims};
@@ -176,6 +180,7 @@ impl Tessera {
             jti: Uuid::new_v4(),
             sid: record.id,
             username: record.username.clone(),
+            client_id: record.client_id.clone(),
         };
         Ok(Issued {
             access_token: access_token::issue(&claims, &key.key)?,

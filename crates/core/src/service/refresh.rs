@@ -8,13 +8,28 @@ use crate::rules::{CurrentRotation, Decision, decide};
 use crate::store::SessionRecord;
 
 impl Tessera {
-    /// Applies the refresh rules to a presented token (`None` or empty: none was sent).
+    /// Applies the refresh rules to a presented token (`None` or empty: none was sent), for a
+    /// session of any client (`POST /auth/refresh`).
     pub async fn refresh(
         &self,
         presented: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Issued, Error> {
-        let result = self.try_refresh(presented, client).await;
+        self.refresh_for(presented, None, client).await
+    }
+
+    /// The refresh rules, the one implementation behind `POST /auth/refresh` (`oauth_client`
+    /// `None`) and `POST /oauth/token` (the authenticated client's id). With a client, a token
+    /// of another client's session is refused as
+    /// [`RefreshRejection::ClientMismatch`] before anything else is judged, and changes nothing:
+    /// it is neither rotated nor taken as evidence of reuse.
+    pub async fn refresh_for(
+        &self,
+        presented: Option<&str>,
+        oauth_client: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Issued, Error> {
+        let result = self.try_refresh(presented, oauth_client, client).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(Error::InvalidRefreshToken(r)) => r.as_str(),
@@ -27,6 +42,7 @@ impl Tessera {
     async fn try_refresh(
         &self,
         presented: Option<&str>,
+        oauth_client: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Issued, Error> {
         let Some(text) = presented.filter(|t| !t.is_empty()) else {
@@ -50,11 +66,12 @@ impl Tessera {
             &new_hash,
             now,
             &self.settings.lifetimes,
-        );
+        )
+        .for_client(oauth_client);
         if let Some(record) = self.store.rotate_current(&rotation).await? {
             return self.issue(&record, successor.encode(), now);
         }
-        self.refresh_by_rules(&token, client).await
+        self.refresh_by_rules(&token, oauth_client, client).await
     }
 
     /// The rules, on the session as stored. A lost compare-and-swap means another request
@@ -63,12 +80,16 @@ impl Tessera {
     async fn refresh_by_rules(
         &self,
         token: &RefreshToken,
+        oauth_client: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Issued, Error> {
         for _ in 0..3 {
             let Some(record) = self.store.session(token.session_id()).await? else {
                 return Err(Error::InvalidRefreshToken(RefreshRejection::Unknown));
             };
+            if oauth_client.is_some_and(|id| id != record.client_id) {
+                return Err(Error::InvalidRefreshToken(RefreshRejection::ClientMismatch));
+            }
             let now = self.now();
             match decide(
                 &record.state(),

@@ -1217,6 +1217,7 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
     }
     cli.run(&["completions", "tcsh"]).one_line_error();
     assert!(!cli.db_path().exists());
+}
 
 #[test]
 fn a_short_admin_token_or_reset_ttl_is_refused_naming_the_setting() {
@@ -1325,4 +1326,88 @@ async fn user_reset_link_prints_a_token_or_a_url_that_resets_the_password_once()
         "https://x/",
     ]);
     assert!(bad.one_line_error().contains("{token}"), "{bad:?}");
+}
+
+/// The value printed after `label: ` on a line of `out`.
+fn printed(out: &str, label: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}: ")))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn clients_add_list_and_remove_and_removing_a_client_ends_its_sessions() {
+    let cli = Cli::migrated();
+    cli.add_user("alice", PASSWORD);
+    let public = cli.run(&["clients", "add", "mobile", "--public"]);
+    let public_id = printed(public.ok(), "client_id").expect("client_id printed");
+    assert_eq!(printed(public.ok(), "client_secret"), None, "{public:?}");
+    let confidential = cli.run(&["clients", "add", "gateway", "--confidential"]);
+    let secret = printed(confidential.ok(), "client_secret").expect("secret printed once");
+    assert!(secret.len() >= 43, "{secret}");
+    assert!(
+        secret
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+    for bad in [
+        &["clients", "add", "x"][..],
+        &["clients", "add", "x", "--public", "--confidential"],
+        &["clients", "add", "mobile", "--public"],
+        &["clients", "add", "bad name", "--public"],
+    ] {
+        cli.run(bad).one_line_error();
+    }
+
+    let listing = cli.run(&["clients", "list", "--json"]);
+    assert!(
+        !listing.ok().contains(&secret),
+        "the secret is never listed"
+    );
+    let listed: Value = serde_json::from_str(listing.ok()).expect("JSON");
+    let names: Vec<(&str, &str)> = listed["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("tessera", "public"),
+            ("mobile", "public"),
+            ("gateway", "confidential")
+        ]
+    );
+    assert_eq!(
+        lines_with(cli.run(&["clients", "list"]).ok(), &public_id).len(),
+        1
+    );
+
+    let server = cli.serve(&[]).await;
+    let (status, body) = server
+        .post(
+            "/auth/login",
+            json!({"username": "alice", "password": PASSWORD, "delivery": "body", "client_id": public_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let (_, builtin) = server.signed_in("alice", PASSWORD).await;
+
+    let removed = cli.run(&["clients", "remove", &public_id]);
+    assert!(removed.ok().contains("1 session(s) ended"), "{removed:?}");
+    let (status, body) = server.refresh(&refresh).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("revoked"))
+    );
+    assert_eq!(
+        server.refresh(&builtin).await.0,
+        StatusCode::OK,
+        "other clients' sessions live"
+    );
+    assert!(lines_with(cli.run(&["clients", "list"]).ok(), &public_id).is_empty());
+    cli.run(&["clients", "remove", &public_id]).one_line_error();
+    cli.run(&["clients", "remove", "tessera"]).one_line_error();
 }

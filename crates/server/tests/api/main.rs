@@ -16,6 +16,7 @@ mod hardening;
 mod instances;
 mod keys;
 mod misc;
+mod oauth;
 mod passwords;
 mod refresh;
 mod revocations;

@@ -93,6 +93,10 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
         ("/admin/users/{id}/sessions", "get"),
         ("/admin/users/{id}/password-reset", "post"),
         ("/admin/sessions/{id}", "delete"),
+        ("/oauth/token", "post"),
+        ("/oauth/revoke", "post"),
+        ("/oauth/introspect", "post"),
+        ("/.well-known/oauth-authorization-server", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
