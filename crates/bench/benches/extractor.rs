@@ -54,7 +54,7 @@ fn extractors(c: &mut Criterion) {
             .expect("service"),
         );
         tessera
-            .register("bench", "bench password 1".into())
+            .register("bench", "bench password 1".into(), &Default::default())
             .await
             .expect("register");
         let issued = tessera

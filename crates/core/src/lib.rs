@@ -16,7 +16,7 @@
 //! use tessera_core::{ClientInfo, Settings, SystemClock, Tessera};
 //!
 //! let tessera = Tessera::open(store, Settings::new("https://auth.example"), None, Arc::new(SystemClock)).await?;
-//! tessera.register("alice", "correct horse battery".into()).await?;
+//! tessera.register("alice", "correct horse battery".into(), &ClientInfo::default()).await?;
 //! let issued = tessera.login("alice", "correct horse battery".into(), &ClientInfo::default()).await?;
 //! let renewed = tessera.refresh(Some(&issued.refresh_token), &ClientInfo::default()).await?;
 //! assert_eq!(renewed.session_id, issued.session_id);

@@ -104,22 +104,36 @@ impl LoginThrottle {
             .users
             .get(user_key)
             .map_or(Duration::ZERO, |u| u.held_until.since(now));
-        let ip_wait = ip
-            .and_then(|ip| self.ips.get(&ip_key(ip)))
-            .filter(|w| w.count >= self.policy.ip_failures_per_minute)
-            .map_or(Duration::ZERO, |w| w.started.plus(MINUTE).since(now));
-        match user_wait.max(ip_wait) {
+        match user_wait.max(self.ip_wait(ip, now)) {
             Duration::ZERO => Ok(()),
             wait => Err(wait),
         }
     }
 
+    /// A registration or password-reset request from `ip`: `Err(retry_after)` while the
+    /// address's budget is spent; otherwise counted against it like a failed login. Each costs
+    /// an argon2 run or a write and proves nothing, so, unlike a right password, it is never
+    /// taken back.
+    pub fn begin_request(&mut self, ip: Option<IpAddr>, now: Timestamp) -> Result<(), Duration> {
+        match self.ip_wait(ip, now) {
+            Duration::ZERO => {
+                self.prune_if_large(now);
+                self.record_ip(ip, now);
+                Ok(())
+            }
+            wait => Err(wait),
+        }
+    }
+
+    fn ip_wait(&self, ip: Option<IpAddr>, now: Timestamp) -> Duration {
+        ip.and_then(|ip| self.ips.get(&ip_key(ip)))
+            .filter(|w| w.count >= self.policy.ip_failures_per_minute)
+            .map_or(Duration::ZERO, |w| w.started.plus(MINUTE).since(now))
+    }
+
     /// Counts a failed login.
     pub fn record_failure(&mut self, user_key: &str, ip: Option<IpAddr>, now: Timestamp) {
-        if self.users.len() + self.ips.len() > self.prune_at {
-            self.prune(now);
-            self.prune_at = PRUNE_ABOVE.max(2 * (self.users.len() + self.ips.len()));
-        }
+        self.prune_if_large(now);
         let policy = self.policy;
         let entry = self
             .users
@@ -137,6 +151,10 @@ impl LoginThrottle {
                 .min(policy.max_delay);
             entry.held_until = now.plus(delay);
         }
+        self.record_ip(ip, now);
+    }
+
+    fn record_ip(&mut self, ip: Option<IpAddr>, now: Timestamp) {
         if let Some(ip) = ip {
             let w = self.ips.entry(ip_key(ip)).or_insert(IpWindow {
                 started: now,
@@ -149,6 +167,13 @@ impl LoginThrottle {
                 };
             }
             w.count = w.count.saturating_add(1);
+        }
+    }
+
+    fn prune_if_large(&mut self, now: Timestamp) {
+        if self.users.len() + self.ips.len() > self.prune_at {
+            self.prune(now);
+            self.prune_at = PRUNE_ABOVE.max(2 * (self.users.len() + self.ips.len()));
         }
     }
 
@@ -332,5 +357,26 @@ mod tests {
         assert!(t.check("someone", next_64, at(1)).is_ok());
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(ip_key(mapped), IpAddr::from([192, 0, 2, 1]));
+    }
+
+    #[test]
+    fn registrations_spend_the_address_budget_and_are_never_taken_back() {
+        let mut t = LoginThrottle::new(ThrottlePolicy::default());
+        let ip: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
+        let other: Option<IpAddr> = Some("203.0.113.10".parse().unwrap());
+        for _ in 0..30 {
+            assert!(t.begin_request(ip, at(0)).is_ok());
+        }
+        assert_eq!(t.begin_request(ip, at(10)), Err(Duration::from_secs(50)));
+        assert!(
+            t.check("alice", ip, at(10)).is_err(),
+            "the same budget as failed logins"
+        );
+        assert!(t.begin_request(other, at(10)).is_ok(), "per address");
+        assert!(t.begin_request(ip, at(60)).is_ok(), "a new minute");
+        assert!(
+            t.begin_request(None, at(60)).is_ok(),
+            "no address: nothing to key on"
+        );
     }
 }

@@ -132,7 +132,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 /// assert_eq!(refused.headers()[header::WWW_AUTHENTICATE], "Bearer");
 ///
-/// # tessera.register("carol", "correct horse battery".into()).await?;
+/// # tessera.register("carol", "correct horse battery".into(), &Default::default()).await?;
 /// # let issued = tessera.login("carol", "correct horse battery".into(), &Default::default()).await?;
 /// let signed_in = Request::get("/api/whoami")
 ///     .header(header::AUTHORIZATION, format!("Bearer {}", issued.access_token))
@@ -185,7 +185,7 @@ where
 ///     .route("/api/settings", get(|_: LiveSession| async { "settings" }))
 ///     .with_state(state);
 ///
-/// # tessera.register("dave", "correct horse battery".into()).await?;
+/// # tessera.register("dave", "correct horse battery".into(), &Default::default()).await?;
 /// # let issued = tessera.login("dave", "correct horse battery".into(), &Default::default()).await?;
 /// let call = |path: &str| {
 ///     Request::get(path)

@@ -24,9 +24,13 @@ use tessera_token::revocations::{
 
 pub async fn register(
     State(app): State<AppState>,
+    Client(client): Client,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = app.tessera.register(&body.username, body.password).await?;
+    let user = app
+        .tessera
+        .register(&body.username, body.password, &client)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Registered {
@@ -211,9 +215,12 @@ pub async fn change_password(
 /// `POST /auth/password-reset/request`: `202` whether or not the user exists.
 pub async fn request_password_reset(
     State(app): State<AppState>,
+    Client(client): Client,
     JsonBody(body): JsonBody<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    app.tessera.request_password_reset(&body.username).await?;
+    app.tessera
+        .request_password_reset(&body.username, &client)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -114,7 +114,14 @@ impl Tessera {
     /// `user.password_reset_requested` event, which Tessera does not send yet: until it does,
     /// the token made here is logged as created (never its value) and reaches nobody; an
     /// operator makes one with `tessera user reset-link` or the admin API instead.
-    pub async fn request_password_reset(&self, username: &str) -> Result<(), Error> {
+    pub async fn request_password_reset(
+        &self,
+        username: &str,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        if let Err(retry_after) = self.lock_throttle().begin_request(client.ip, self.now()) {
+            return Err(Error::RateLimited { retry_after });
+        }
         let key = crate::domain::Username::parse(username)?.key();
         let user_id = match self.store.user_by_name(&key).await? {
             Some(user) => user.id,

@@ -2,16 +2,25 @@
 
 use uuid::Uuid;
 
-use super::Tessera;
+use super::{ClientInfo, Tessera};
 use crate::domain::{Password, Username};
 use crate::error::{Error, StoreError};
 use crate::store::User;
 
 impl Tessera {
-    /// Self-registration: refused when registration is closed.
-    pub async fn register(&self, username: &str, password: String) -> Result<User, Error> {
+    /// Self-registration: refused when registration is closed, and throttled per client IP like
+    /// failed logins (each costs an argon2 run).
+    pub async fn register(
+        &self,
+        username: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<User, Error> {
         if !self.settings.registration_open {
             return Err(Error::RegistrationClosed);
+        }
+        if let Err(retry_after) = self.lock_throttle().begin_request(client.ip, self.now()) {
+            return Err(Error::RateLimited { retry_after });
         }
         self.create_user(username, password).await
     }

@@ -451,6 +451,67 @@ async fn with_a_kek_a_dump_holds_no_usable_private_key(backend: Backend) {
     db.remove().await;
 }
 
+/// Issue 12, item 10: registration was not throttled at all (each request an argon2 run), so
+/// one address could register without limit; now it spends the address's failure budget, as
+/// password-reset requests do. Failed before the fix: the 31st registration got `201`.
+async fn registrations_and_reset_requests_spend_the_address_budget(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |a| a.trusted_proxies = Some("127.0.0.1".into())).await
+    else {
+        return;
+    };
+    let register = |ip: &'static str, name: String| {
+        let app = &app;
+        async move {
+            app.post_json_via(
+                ip,
+                "/auth/register",
+                &json!({"username": name, "password": PASSWORD}),
+            )
+            .await
+        }
+    };
+    for i in 0..30 {
+        assert_eq!(
+            register("192.0.2.60", format!("user{i}")).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let r = register("192.0.2.60", "one-more".into()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let (_, body) = error_of(r).await;
+    assert_eq!(body["error"], "rate_limited");
+    let reset = |ip: &'static str| {
+        let app = &app;
+        async move {
+            app.post_json_via(
+                ip,
+                "/auth/password-reset/request",
+                &json!({"username": "user1"}),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(reset("192.0.2.60").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        register("192.0.2.61", "elsewhere".into()).await.status(),
+        StatusCode::CREATED,
+        "another address has its own budget"
+    );
+    for _ in 0..30 {
+        assert_eq!(reset("192.0.2.62").await, StatusCode::ACCEPTED);
+    }
+    assert_eq!(reset("192.0.2.62").await, StatusCode::TOO_MANY_REQUESTS);
+    app.advance(Duration::from_secs(60));
+    assert_eq!(
+        register("192.0.2.60", "one-more".into()).await.status(),
+        StatusCode::CREATED,
+        "the budget comes back after a minute"
+    );
+    app.cleanup().await;
+}
+
 on_both_backends!(
     odd_refresh_tokens_are_unknown_and_harmless,
     another_users_token_renews_only_that_users_session,
@@ -459,6 +520,7 @@ on_both_backends!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     guesses_from_many_addresses_still_hold_the_account,
     one_address_over_its_failure_budget_is_held,
+    registrations_and_reset_requests_spend_the_address_budget,
     simultaneous_guesses_are_held_like_sequential_ones,
     a_database_dump_holds_no_token_or_password,
     with_a_kek_a_dump_holds_no_usable_private_key,

@@ -302,10 +302,20 @@ impl TestApp {
 
     /// A login that arrives through a proxy which says the client is `forwarded_for`.
     pub async fn login_via(&self, forwarded_for: &str, username: &str, password: &str) -> Response {
+        self.post_json_via(
+            forwarded_for,
+            "/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// A JSON `POST` that arrives through a proxy which says the client is `forwarded_for`.
+    pub async fn post_json_via(&self, forwarded_for: &str, path: &str, body: &Value) -> Response {
         self.http
-            .post(self.url("/auth/login"))
+            .post(self.url(path))
             .header("x-forwarded-for", forwarded_for)
-            .json(&json!({"username": username, "password": password}))
+            .json(body)
             .send()
             .await
             .expect("request")
