@@ -500,7 +500,7 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
         UserCommand::List(format) => {
             let users = tessera.users().await?;
             format.print(
-                &["ID", "USERNAME", "CREATED", "DISABLED"],
+                &["ID", "USERNAME", "CREATED", "STATUS"],
                 users
                     .iter()
                     .map(|u| {
@@ -508,7 +508,12 @@ async fn run_user(tessera: &Tessera, command: UserCommand) -> anyhow::Result<()>
                             u.id.to_string(),
                             u.username.clone(),
                             when(u.created_at),
-                            u.disabled_at.map(when).unwrap_or_default(),
+                            if u.disabled_at.is_some() {
+                                "disabled"
+                            } else {
+                                "enabled"
+                            }
+                            .to_owned(),
                         ]
                     })
                     .collect(),

@@ -422,7 +422,7 @@ fn user_add_refuses_a_bad_name_or_a_short_password_with_one_line() {
     }
     assert_eq!(
         cli.run(&["user", "list"]).ok().trim(),
-        "ID\tUSERNAME\tCREATED",
+        "ID\tUSERNAME\tCREATED\tSTATUS",
         "nobody added: the header alone"
     );
 }
@@ -1181,7 +1181,10 @@ async fn list_commands_print_headed_tables_or_json() {
     let (sid, _) = server.signed_in("alice", PASSWORD).await;
 
     let users = cli.run(&["user", "list"]);
-    assert_eq!(users.ok().lines().next(), Some("ID\tUSERNAME\tCREATED"));
+    assert_eq!(
+        users.ok().lines().next(),
+        Some("ID\tUSERNAME\tCREATED\tSTATUS")
+    );
     let sessions = cli.run(&["sessions", "list"]);
     assert!(
         sessions
@@ -1274,7 +1277,7 @@ async fn user_disable_enable_and_delete_act_at_once_on_sessions_and_logins() {
 
     for command in ["disable", "enable", "delete", "reset-link"] {
         let line = cli.run(&["user", command, "nobody"]);
-        assert!(line.one_line_error().contains("not found"), "{line:?}");
+        assert!(line.one_line_error().contains("no user named nobody"), "{line:?}");
         cli.run(&["user", command]).one_line_error();
     }
 }
