@@ -1277,7 +1277,10 @@ async fn user_disable_enable_and_delete_act_at_once_on_sessions_and_logins() {
 
     for command in ["disable", "enable", "delete", "reset-link"] {
         let line = cli.run(&["user", command, "nobody"]);
-        assert!(line.one_line_error().contains("no user named nobody"), "{line:?}");
+        assert!(
+            line.one_line_error().contains("no user named nobody"),
+            "{line:?}"
+        );
         cli.run(&["user", command]).one_line_error();
     }
 }
