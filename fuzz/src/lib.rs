@@ -109,6 +109,7 @@ pub fn claims() -> AccessClaims {
         jti: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
         sid: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003),
         username: "alice".into(),
+        client_id: "tessera".into(),
     }
 }
 
