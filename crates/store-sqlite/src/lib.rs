@@ -608,40 +608,17 @@ impl Store for SqliteStore {
 
     async fn user_by_name(&self, username_key: &str) -> Result<Option<User>, StoreError> {
         let key = username_key.to_owned();
-        self.readers
-            .read(move |c| {
-                c.prepare_cached(USER_BY_NAME)?
-                    .query_row([key], UserRow::read)
-                    .optional()
-            })
-            .await?
-            .map(User::try_from)
-            .transpose()
+        self.readers.one(USER_BY_NAME, [key], UserRow::read).await
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.readers
-            .read(|c| {
-                c.prepare_cached(USERS)?
-                    .query_map([], UserRow::read)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?
-            .into_iter()
-            .map(User::try_from)
-            .collect()
+        self.readers.all(USERS, [], UserRow::read).await
     }
 
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         self.readers
-            .read(move |c| {
-                c.prepare_cached(USER_BY_ID)?
-                    .query_row([id.as_bytes()], UserRow::read)
-                    .optional()
-            })
-            .await?
-            .map(User::try_from)
-            .transpose()
+            .one(USER_BY_ID, [id.into_bytes()], UserRow::read)
+            .await
     }
 
     async fn users_page(
@@ -860,14 +837,8 @@ impl Store for SqliteStore {
 
     async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
         self.readers
-            .read(move |c| {
-                c.prepare_cached(SESSION)?
-                    .query_row([id.as_bytes()], SessionRow::read)
-                    .optional()
-            })
-            .await?
-            .map(SessionRecord::try_from)
-            .transpose()
+            .one(SESSION, [id.into_bytes()], SessionRow::read)
+            .await
     }
 
     async fn rotate_session(
@@ -1048,28 +1019,11 @@ impl Store for SqliteStore {
 
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let id = id.to_owned();
-        self.readers
-            .read(move |c| {
-                c.prepare_cached(CLIENT)?
-                    .query_row([id], ClientRow::read)
-                    .optional()
-            })
-            .await?
-            .map(ClientRecord::try_from)
-            .transpose()
+        self.readers.one(CLIENT, [id], ClientRow::read).await
     }
 
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        self.readers
-            .read(|c| {
-                c.prepare_cached(CLIENTS)?
-                    .query_map([], ClientRow::read)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?
-            .into_iter()
-            .map(ClientRecord::try_from)
-            .collect()
+        self.readers.all(CLIENTS, [], ClientRow::read).await
     }
 
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {

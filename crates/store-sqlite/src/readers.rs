@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
 use tessera_core::StoreError;
 use tokio::sync::Semaphore;
 
@@ -60,6 +60,48 @@ impl Readers {
         .await
         // The read panicked: its connection went with it; the next read opens another.
         .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+    }
+
+    /// The row `sql` finds with `params` (at most one), read by `row` into `T`: every look-up
+    /// by key has this shape.
+    pub(crate) async fn one<P, R, T>(
+        &self,
+        sql: &'static str,
+        params: P,
+        row: fn(&Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        P: Params + Send + 'static,
+        R: Send + 'static,
+        T: TryFrom<R, Error = StoreError>,
+    {
+        self.read(move |c| c.prepare_cached(sql)?.query_row(params, row).optional())
+            .await?
+            .map(T::try_from)
+            .transpose()
+    }
+
+    /// Every row `sql` finds with `params`, each read by `row` into `T`.
+    pub(crate) async fn all<P, R, T>(
+        &self,
+        sql: &'static str,
+        params: P,
+        row: fn(&Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        P: Params + Send + 'static,
+        R: Send + 'static,
+        T: TryFrom<R, Error = StoreError>,
+    {
+        self.read(move |c| {
+            c.prepare_cached(sql)?
+                .query_map(params, row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await?
+        .into_iter()
+        .map(T::try_from)
+        .collect()
     }
 
     /// (open, idle, most) reader connections. A reader in use holds a permit; one whose read
