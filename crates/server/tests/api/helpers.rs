@@ -134,6 +134,38 @@ pub async fn spawn_admin_app(backend: Backend) -> Option<TestApp> {
     .await
 }
 
+/// Asserts that every one of `sessions` has ended (its refresh token refused, with `reason` when
+/// given; its access token refused at `/auth/me`) and that the revocation feed of an app from
+/// [`spawn_admin_app`] lists exactly these sessions.
+pub async fn assert_ended_and_in_feed(app: &TestApp, sessions: &[&Session], reason: Option<&str>) {
+    for s in sessions {
+        let (status, body) = error_of(app.refresh_with_cookie(&s.refresh).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "refresh of {}", s.sid);
+        if let Some(reason) = reason {
+            assert_eq!(
+                body["reason"].as_str(),
+                Some(reason),
+                "refresh of {}",
+                s.sid
+            );
+        }
+        assert_eq!(
+            app.get_with("/auth/me", &s.access).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "access token of {}",
+            s.sid
+        );
+    }
+    let mut listed = feed(app).await;
+    listed.sort();
+    let mut expected: Vec<String> = sessions.iter().map(|s| s.sid.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the revocation feed lists exactly the ended sessions"
+    );
+}
+
 /// The session ids the revocation feed of an app from [`spawn_admin_app`] lists.
 pub async fn feed(app: &TestApp) -> Vec<String> {
     let r = app

@@ -10,10 +10,6 @@ use crate::helpers::*;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-async fn refresh_reason(app: &TestApp, s: &Session) -> (StatusCode, Value) {
-    error_of(app.refresh_with_cookie(&s.refresh).await).await
-}
-
 async fn changing_the_password_ends_every_other_session_and_keeps_this_one(backend: Backend) {
     let Some(app) = spawn_admin_app(backend).await else {
         return;
@@ -32,25 +28,7 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one(backe
         r.json::<Value>().await.unwrap(),
         json!({"revoked_sessions": 2})
     );
-    for other in [&laptop, &phone] {
-        let (status, body) = refresh_reason(&app, other).await;
-        assert_eq!(
-            (status, body["reason"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("revoked"))
-        );
-        assert_eq!(
-            app.get_with("/auth/me", &other.access).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    let mut ended = feed(&app).await;
-    ended.sort();
-    let mut expected = vec![laptop.sid.clone(), phone.sid.clone()];
-    expected.sort();
-    assert_eq!(
-        ended, expected,
-        "the other sessions are in the revocation feed"
-    );
+    assert_ended_and_in_feed(&app, &[&laptop, &phone], Some("revoked")).await;
     // This session and other users' go on.
     assert_eq!(
         app.get_with("/auth/me", &here.access).await.status(),
@@ -254,18 +232,7 @@ async fn a_reset_token_sets_the_password_once_and_ends_every_session(backend: Ba
     let token = app.reset_token("alice").await;
     let r = app.reset_password(&token, NEW_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    for s in [&a, &b] {
-        let (status, body) = refresh_reason(&app, s).await;
-        assert_eq!(
-            (status, body["reason"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("revoked"))
-        );
-    }
-    let mut ended = feed(&app).await;
-    ended.sort();
-    let mut expected = vec![a.sid.clone(), b.sid.clone()];
-    expected.sort();
-    assert_eq!(ended, expected);
+    assert_ended_and_in_feed(&app, &[&a, &b], Some("revoked")).await;
     assert_eq!(
         app.refresh_with_cookie(&bob.refresh).await.status(),
         StatusCode::OK
