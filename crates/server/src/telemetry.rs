@@ -33,13 +33,27 @@ const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Installs the process's metrics recorder (with the latency histogram's buckets) and
-/// describes every metric.
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the process's metrics recorder (with the latency histogram's buckets), describes
+/// every metric, and starts its upkeep (on the current Tokio runtime).
+///
+/// The recorder keeps each histogram sample until upkeep or a scrape folds it into the buckets:
+/// without the upkeep task, a server nobody scrapes would grow by every request's sample.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), BUCKETS)?
         .install_recorder()?;
     describe();
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     Ok(handle)
 }
 
