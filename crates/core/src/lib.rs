@@ -29,6 +29,7 @@ pub use tessera_token::access_token;
 pub mod contract;
 mod domain;
 mod error;
+pub mod events;
 mod hasher;
 pub mod keys;
 mod password;
@@ -54,8 +55,8 @@ pub use service::{
 };
 pub use settings::Settings;
 pub use store::{
-    BUILTIN_CLIENT_ID, ClientKind, ClientRecord, PoolStatus, SessionRecord, Store, User,
-    UserSummary, revocation_page_start,
+    BUILTIN_CLIENT_ID, ClientKind, ClientRecord, EventBacklog, PoolStatus, SessionRecord, Store,
+    User, UserSummary, revocation_page_start,
 };
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{ClientInfo, Tessera};
 use crate::domain::{Password, RevokeReason};
 use crate::error::Error;
+use crate::events::NewEvent;
 use crate::reset_token::ResetToken;
 use crate::rules::LiveBounds;
 use crate::store::{User, UserSummary};
@@ -90,11 +91,35 @@ impl Tessera {
         &self,
         user_id: Uuid,
     ) -> Result<Option<PasswordReset>, Error> {
+        self.make_password_reset(user_id, None).await
+    }
+
+    /// [`Tessera::create_password_reset`]; for a self-service request (`requested_by`: the
+    /// username), with the `user.password_reset_requested` event that hands the token to the
+    /// application, written with the token.
+    async fn make_password_reset(
+        &self,
+        user_id: Uuid,
+        requested_by: Option<&str>,
+    ) -> Result<Option<PasswordReset>, Error> {
         let (token, hash) = self.reset_key.generate()?;
-        let expires_at = self.now().plus(self.settings.password_reset_ttl);
+        let now = self.now();
+        let expires_at = now.plus(self.settings.password_reset_ttl);
+        let event = requested_by
+            .map(|username| {
+                NewEvent::password_reset_requested(
+                    user_id,
+                    username,
+                    token.expose(),
+                    expires_at,
+                    &self.event_sealer,
+                    now,
+                )
+            })
+            .transpose()?;
         if !self
             .store
-            .replace_reset_token(user_id, &hash, expires_at)
+            .replace_reset_token(user_id, &hash, expires_at, event.as_ref())
             .await?
         {
             return Ok(None);
@@ -110,10 +135,8 @@ impl Tessera {
     /// `POST /auth/password-reset/request`: makes a reset token for `username` if it exists,
     /// and the same work when it does not, so neither the answer nor its time says which.
     ///
-    /// The token is for the application to deliver (by email, SMS …). That hand-over is the
-    /// `user.password_reset_requested` event, which Tessera does not send yet: until it does,
-    /// the token made here is logged as created (never its value) and reaches nobody; an
-    /// operator makes one with `tessera user reset-link` or the admin API instead.
+    /// The token is for the application to deliver (by email, SMS …): it travels in the
+    /// `user.password_reset_requested` event, written with the token.
     pub async fn request_password_reset(
         &self,
         username: &str,
@@ -123,16 +146,13 @@ impl Tessera {
             return Err(Error::RateLimited { retry_after });
         }
         let key = crate::domain::Username::parse(username)?.key();
-        let user_id = match self.store.user_by_name(&key).await? {
-            Some(user) => user.id,
+        let (user_id, name) = match self.store.user_by_name(&key).await? {
+            Some(user) => (user.id, user.username),
             // An id no user has: the same statement runs and writes nothing.
-            None => Uuid::new_v4(),
+            None => (Uuid::new_v4(), key),
         };
-        if let Some(reset) = self.create_password_reset(user_id).await? {
-            tracing::info!(
-                user_id = %reset.user_id,
-                "password reset requested; no event delivery is configured in this version"
-            );
+        if let Some(reset) = self.make_password_reset(user_id, Some(&name)).await? {
+            tracing::info!(user_id = %reset.user_id, "password reset requested");
         }
         Ok(())
     }

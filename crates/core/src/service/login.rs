@@ -47,7 +47,9 @@ impl Tessera {
         let key = username.key();
         // Counted as a failure from here on; a right password takes it back below.
         let started = self.now();
-        if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
+        // The guard goes before the `.await` below (a held std mutex is not `Send`).
+        let admitted = self.lock_throttle().begin(&key, client.ip, started);
+        if let Err(retry_after) = admitted {
             metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
             tracing::info!(
                 username_hash = %username_hash(&key),
@@ -55,6 +57,7 @@ impl Tessera {
                 retry_after_secs = retry_after.as_secs(),
                 "login throttled"
             );
+            self.report_throttled(&key, client.ip, retry_after).await;
             return Err(Error::RateLimited { retry_after });
         }
         let user = self.store.user_by_name(&key).await?;

@@ -5,12 +5,14 @@
 //! look-ups), `clients.rs` (OAuth clients, their authentication, introspection and
 //! revocation), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
 //! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete),
-//! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations).
+//! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations),
+//! `events.rs` (the outbox: recording the events no other change carries, and delivery's side).
 //! The parts with state of their own live beside the service: the argon2 scheduler
 //! ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
 
 mod accounts;
 mod clients;
+mod events;
 mod keys;
 mod login;
 mod refresh;
@@ -31,6 +33,7 @@ pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims};
 use crate::error::Error;
+use crate::events::EventSealer;
 use crate::hasher::Hasher;
 use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
 use crate::refresh_token::RefreshKey;
@@ -94,7 +97,11 @@ pub struct Tessera {
     keys: KeyRing,
     refresh_key: RefreshKey,
     reset_key: ResetKey,
+    event_sealer: EventSealer,
     throttle: Mutex<LoginThrottle>,
+    /// Usernames whose throttle hold has been reported (`login.throttled`), until the hold
+    /// ends: one event per hold, however many attempts it refuses.
+    throttle_reported: Mutex<std::collections::HashMap<String, Timestamp>>,
     hasher: Hasher,
 }
 
@@ -117,6 +124,7 @@ impl Tessera {
     ) -> Result<Self, Error> {
         let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
         let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
+        let event_sealer = EventSealer::new(&secret)?;
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
             store,
@@ -126,6 +134,8 @@ impl Tessera {
             keys,
             refresh_key,
             reset_key,
+            event_sealer,
+            throttle_reported: Mutex::default(),
             hasher: Hasher::new().await?,
         })
     }
