@@ -471,7 +471,13 @@ async fn run_events(tessera: &Tessera, command: EventsCommand) -> anyhow::Result
             };
             format.print(
                 &[
-                    "ID", "TYPE", "CREATED", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR",
+                    "ID",
+                    "TYPE",
+                    "CREATED",
+                    "STATE",
+                    "ATTEMPTS",
+                    "NEXT",
+                    "LAST ERROR",
                 ],
                 events
                     .iter()

@@ -101,10 +101,7 @@ pub fn describe() {
         WEBHOOK_DELIVERIES,
         "Webhook delivery attempts by outcome: delivered, retry (failed, will be retried), failed (given up)"
     );
-    describe_gauge!(
-        EVENTS_PENDING,
-        "Events in the outbox not delivered yet"
-    );
+    describe_gauge!(EVENTS_PENDING, "Events in the outbox not delivered yet");
     describe_gauge!(
         EVENTS_OLDEST_PENDING,
         Unit::Seconds,
