@@ -59,7 +59,7 @@ start_server() {
   SERVERS[$name]=$!
   BASES[$name]=""
   for _ in $(seq 1 200); do
-    BASES[$name]=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/$name.out" | head -n 1 || true)
+    BASES[$name]=$(grep -so 'http://127\.0\.0\.1:[0-9]*' "$WORK/$name.out" | head -n 1 || true)
     [ -n "${BASES[$name]}" ] && curl -sf "${BASES[$name]}/healthz" >/dev/null && return
     kill -0 "${SERVERS[$name]}" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
     sleep 0.1
