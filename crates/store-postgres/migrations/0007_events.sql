@@ -11,7 +11,9 @@
 --   it records the outcome only if its lease is still the row's. Instances compare leases with
 --   their own clocks: keep them in sync (NTP), as the key rotation already asks.
 -- * `events_due`: pending rows by due time, the sender's query; delivered and failed rows are
---   not in it. `events_by_time`: listings, newest first, and the cleanup's ranges.
+--   not in it. `events_by_time`: listings, newest first, and the cleanup's ranges (a delivered
+--   or unsent event to delete was created before the cutoff). `events_failed`: the metrics'
+--   count of failed events, read at every scrape, without a scan of the delivered ones.
 
 CREATE TABLE events (
     id              UUID    PRIMARY KEY,
@@ -29,3 +31,4 @@ CREATE TABLE events (
 
 CREATE INDEX events_due ON events (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX events_by_time ON events (created_at);
+CREATE INDEX events_failed ON events (created_at) WHERE state = 'failed';

@@ -1274,8 +1274,9 @@ impl Store for PostgresStore {
         // The cleanup job's scan, like `delete_sessions`: long limits.
         bounded!(long self, |c| async move {
             let done = sqlx::query(
-                "DELETE FROM events WHERE (state = 'delivered' AND finished_at < $1) \
-                 OR (state = 'pending' AND attempts = 0 AND retry_since < $2)",
+                "DELETE FROM events \
+                 WHERE (created_at < $1 AND state = 'delivered' AND finished_at < $1) \
+                 OR (created_at < $2 AND state = 'pending' AND attempts = 0 AND retry_since < $2)",
             )
             .bind(ms(delivered_before))
             .bind(ms(unsent_before))

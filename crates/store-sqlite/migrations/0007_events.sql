@@ -12,7 +12,9 @@
 --   row's. `retry_since` is when retrying began (creation, or an operator's retry): delivery
 --   gives up a day after it. `finished_at`: delivered or given up.
 -- * `events_due`: the sender's query, pending rows by due time; only pending rows are in it.
---   `events_by_time`: listings, newest first, and the cleanup's ranges.
+--   `events_by_time`: listings, newest first, and the cleanup's ranges (a delivered or unsent
+--   event to delete was created before the cutoff). `events_failed`: the metrics' count of
+--   failed events, read at every scrape, without a scan of the delivered ones.
 
 CREATE TABLE events (
     id              BLOB    PRIMARY KEY NOT NULL,
@@ -30,3 +32,4 @@ CREATE TABLE events (
 
 CREATE INDEX events_due ON events (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX events_by_time ON events (created_at);
+CREATE INDEX events_failed ON events (created_at) WHERE state = 'failed';

@@ -500,8 +500,8 @@ const EVENT_BACKLOG: &str = "SELECT \
      (SELECT min(created_at) FROM events WHERE state = 'pending'), \
      (SELECT count(*) FROM events WHERE state = 'failed')";
 const DELETE_EVENTS: &str = "DELETE FROM events \
-     WHERE (state = 'delivered' AND finished_at < ?1) \
-     OR (state = 'pending' AND attempts = 0 AND retry_since < ?2)";
+     WHERE (created_at < ?1 AND state = 'delivered' AND finished_at < ?1) \
+     OR (created_at < ?2 AND state = 'pending' AND attempts = 0 AND retry_since < ?2)";
 const INSERT_SECRET_IF_ABSENT: &str = "INSERT INTO secrets (name, material, sealed) VALUES (?, ?, ?) \
      ON CONFLICT (name) DO NOTHING";
 
