@@ -36,10 +36,11 @@ impl Tessera {
         Ok(self.store.record_event(&event).await?)
     }
 
-    /// Records `login.throttled` for a refused login, once per hold of the username: the
-    /// first refusal of a hold writes it, the others until `retry_after` has passed do not,
-    /// so refused attempts cannot flood the outbox. A failure to record is logged, never
-    /// turned into the login's answer.
+    /// Records `login.throttled` for a refused login, once per hold: the first refusal writes
+    /// it, and no other refusal does until `retry_after` has passed, neither for the same
+    /// username nor from the same client address (its /64 for IPv6, as the throttle counts
+    /// them), so neither hammering one name nor spraying names from one address can flood the
+    /// outbox. A failure to record is logged, never turned into the login's answer.
     pub(super) async fn report_throttled(
         &self,
         user_key: &str,
@@ -47,19 +48,23 @@ impl Tessera {
         retry_after: Duration,
     ) {
         let now = self.now();
+        let keys = [Some(format!("name {user_key}")), ip.map(address_key)];
         {
             let mut reported = self
                 .throttle_reported
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if reported.get(user_key).is_some_and(|until| *until > now) {
+            let held = |k: &String| reported.get(k).is_some_and(|until| *until > now);
+            if keys.iter().flatten().any(held) {
                 return;
             }
             // Holds last 15 minutes at most: ended ones go before the map grows.
             if reported.len() >= 10_000 {
                 reported.retain(|_, until| *until > now);
             }
-            reported.insert(user_key.to_owned(), now.plus(retry_after));
+            for key in keys.into_iter().flatten() {
+                reported.insert(key, now.plus(retry_after));
+            }
         }
         let event = NewEvent::login_throttled(user_key, ip, retry_after, now);
         if let Err(e) = self.store.record_event(&event).await {
@@ -124,5 +129,16 @@ impl Tessera {
     pub async fn purge_events(&self, retention: Duration) -> Result<u64, Error> {
         let cutoff = self.now().minus(retention);
         Ok(self.store.delete_events(cutoff, cutoff).await?)
+    }
+}
+
+/// A client address as [`Tessera::report_throttled`] groups it: IPv4 alone, IPv6 by its /64.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip {v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip {:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }

@@ -99,8 +99,9 @@ pub struct Tessera {
     reset_key: ResetKey,
     event_sealer: EventSealer,
     throttle: Mutex<LoginThrottle>,
-    /// Usernames whose throttle hold has been reported (`login.throttled`), until the hold
-    /// ends: one event per hold, however many attempts it refuses.
+    /// Usernames and client addresses whose throttle hold has been reported
+    /// (`login.throttled`), until the hold ends: one event per hold, however many attempts it
+    /// refuses.
     throttle_reported: Mutex<std::collections::HashMap<String, Timestamp>>,
     hasher: Hasher,
 }
