@@ -6,8 +6,9 @@
 //! revocation), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
 //! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete),
 //! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations).
-//! The parts with state of their own live beside the service: the argon2 scheduler
-//! ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
+//! `throttle.rs` applies the login throttle's rules to counters kept in the store. The parts with
+//! state of their own live beside the service: the argon2 scheduler ([`Hasher`]) and the key
+//! ring ([`KeyRing`]).
 
 mod accounts;
 mod clients;
@@ -16,11 +17,12 @@ mod login;
 mod refresh;
 mod sessions;
 mod telemetry;
+mod throttle;
 mod users;
 mod verify;
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -30,6 +32,7 @@ pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims};
+use crate::device_token::{DeviceKey, DeviceToken};
 use crate::error::Error;
 use crate::hasher::Hasher;
 use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
@@ -37,7 +40,6 @@ use crate::refresh_token::RefreshKey;
 use crate::reset_token::ResetKey;
 use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
-use crate::throttle::LoginThrottle;
 use crate::time::{Clock, Timestamp};
 
 const REFRESH_SECRET: &str = "refresh-token";
@@ -49,6 +51,10 @@ pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The device tokens the client presented at login (the `tessera_device` cookies and the
+    /// body's `device_token`); any valid one for the account exempts it from the username's
+    /// hold.
+    pub device_tokens: Vec<String>,
 }
 
 /// What a login or refresh hands back.
@@ -65,6 +71,9 @@ pub struct Issued {
     /// How long the refresh token can still be used: the idle timeout or what is left of the
     /// absolute lifetime, whichever is shorter.
     pub refresh_ttl: Duration,
+    /// A login's new device token, for the client to present at its next login (`None` for a
+    /// refresh).
+    pub device_token: Option<DeviceToken>,
 }
 
 impl std::fmt::Debug for Issued {
@@ -94,7 +103,7 @@ pub struct Tessera {
     keys: KeyRing,
     refresh_key: RefreshKey,
     reset_key: ResetKey,
-    throttle: Mutex<LoginThrottle>,
+    device_key: DeviceKey,
     hasher: Hasher,
 }
 
@@ -116,16 +125,20 @@ impl Tessera {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
         let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
-        let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
+        let (refresh_key, reset_key, device_key) = (
+            RefreshKey::new(&secret),
+            ResetKey::new(&secret),
+            DeviceKey::new(&secret),
+        );
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
             store,
             clock,
-            throttle: Mutex::new(LoginThrottle::new(settings.throttle)),
             settings,
             keys,
             refresh_key,
             reset_key,
+            device_key,
             hasher: Hasher::new().await?,
         })
     }
@@ -191,6 +204,7 @@ impl Tessera {
                 .state()
                 .expires_at(&self.settings.lifetimes)
                 .since(now),
+            device_token: None,
         })
     }
 }
