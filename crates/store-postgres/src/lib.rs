@@ -939,15 +939,14 @@ impl Store for PostgresStore {
             return Ok(Counted::Yes);
         }
         // Held: read for how long. Another attempt may have cleared it since (then `None`).
-        let row: Option<(i64, i64, i32)> =
-            bounded!(self, |c| {
-                sqlx::query_as(
+        let row: Option<(i64, i64, i32)> = bounded!(self, |c| {
+            sqlx::query_as(
             "SELECT opened_at, last_at, failures FROM login_failures WHERE scope = $1 AND key = $2",
         )
         .bind(scope)
         .bind(key)
         .fetch_optional(c)
-            })?;
+        })?;
         Ok(Counted::Held(
             row.map(|(opened_at, last_at, failures)| {
                 Ok::<_, StoreError>(FailureState {

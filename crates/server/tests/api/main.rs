@@ -21,3 +21,4 @@ mod passwords;
 mod refresh;
 mod revocations;
 mod sessions;
+mod throttle;
