@@ -15,6 +15,10 @@ impl Tessera {
     /// Checks a username and password and opens a new session. A refresh token the client may
     /// already hold is never adopted: every login starts a new token family.
     ///
+    /// Throttled first (see [`crate::throttle`]): a valid device token among
+    /// `client.device_tokens` counts the attempt against that device instead of the username.
+    /// A successful login returns a fresh device token in [`Issued::device_token`].
+    ///
     /// The session belongs to the built-in client `tessera`; [`Tessera::login_for`] names
     /// another.
     pub async fn login(
