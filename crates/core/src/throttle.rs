@@ -79,7 +79,9 @@ impl ThrottlePolicy {
     /// The counters a login (or password change) spends, in the order they are counted: the
     /// client's address, then the device when the client presented a valid device token of the
     /// account (`device`, its id), else the username. A device is never held by the username's
-    /// counter: that is what keeps an attacker from locking the account's owner out.
+    /// counter: that is what keeps an attacker from locking the account's owner out. The address
+    /// comes first so that an address over its budget spends nothing of the name's (an attempt
+    /// refused by the name is taken back from the address).
     pub fn login_counters(
         &self,
         name_key: &str,

@@ -44,8 +44,9 @@ use crate::time::{Clock, Timestamp};
 
 const REFRESH_SECRET: &str = "refresh-token";
 
-/// Where a request came from, recorded on the session it creates.
-#[derive(Clone, Debug, Default)]
+/// Where a request came from, recorded on the session it creates. `Debug` hides the device
+/// tokens.
+#[derive(Clone, Default)]
 pub struct ClientInfo {
     /// Client IP (after trusted-proxy resolution).
     pub ip: Option<IpAddr>,
@@ -55,6 +56,16 @@ pub struct ClientInfo {
     /// body's `device_token`); any valid one for the account exempts it from the username's
     /// hold.
     pub device_tokens: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field("device_tokens", &self.device_tokens.len())
+            .finish()
+    }
 }
 
 /// What a login or refresh hands back.

@@ -201,6 +201,19 @@ async fn a_device_that_signed_in_before_logs_in_while_the_name_is_held(backend: 
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK, "nor the body's device_token");
+    // A second device cookie (tossed in by a sibling subdomain) neither refuses the login nor
+    // hides the genuine one.
+    hold(&app, "alice").await;
+    let tossed = format!("tossed; {DEVICE_COOKIE}={cookie}");
+    let r = login(
+        &app,
+        "192.0.2.1",
+        "alice",
+        PASSWORD,
+        Device::Cookie(&tossed),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "each device cookie is tried");
     app.cleanup().await;
 }
 
@@ -305,6 +318,57 @@ async fn a_device_is_still_held_by_its_address_and_by_its_own_failures(backend: 
         StatusCode::OK,
         "its failures were not the name's"
     );
+    app.cleanup().await;
+}
+
+/// With `TESSERA_COOKIE_SECURE=false` the device cookie follows the refresh cookie's rule: no
+/// `__Secure-` prefix, no `Secure`; that name is the one read back.
+async fn with_insecure_cookies_the_device_cookie_has_no_prefix_and_still_works(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |a| {
+        *a = behind_proxy();
+        a.cookie_secure = Some("false".into());
+    })
+    .await
+    else {
+        return;
+    };
+    app.register("alice", PASSWORD).await;
+    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::None).await;
+    let raw = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.contains("tessera_device"))
+        .expect("a device cookie");
+    assert!(raw.starts_with("tessera_device="), "{raw}");
+    assert!(!raw.contains("Secure"), "{raw}");
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Strict"),
+        "{raw}"
+    );
+    let token = raw["tessera_device=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    hold(&app, "alice").await;
+    let with = |name: &str| {
+        app.http
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", "192.0.2.1")
+            .header("cookie", format!("{name}={token}"))
+            .json(&json!({"username": "alice", "password": PASSWORD}))
+            .send()
+    };
+    let r = with(DEVICE_COOKIE).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "not the Secure name here"
+    );
+    let r = with("tessera_device").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     app.cleanup().await;
 }
 
@@ -439,6 +503,7 @@ on_both_backends!(
     a_device_that_signed_in_before_logs_in_while_the_name_is_held,
     another_users_a_tampered_or_an_expired_device_token_is_held,
     a_device_is_still_held_by_its_address_and_by_its_own_failures,
+    with_insecure_cookies_the_device_cookie_has_no_prefix_and_still_works,
     two_instances_share_the_budgets,
     simultaneous_guesses_on_two_instances_are_held_like_sequential_ones,
     the_cleanup_job_forgets_quiet_counters,
