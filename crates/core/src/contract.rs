@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::events::{Delivery, EventState, EventType, NewEvent, StoredEvent};
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
+use crate::throttle::{CountFailure, Counted, Counter, FailureState, Scope, ThrottlePolicy};
 use crate::{
     BUILTIN_CLIENT_ID, ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason,
     SessionRecord, Store, StoreError, Timestamp, User, UserSummary,
@@ -77,6 +78,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_builtin_client_exists_and_clients_round_trip(&*store).await;
     removing_a_client_revokes_its_sessions_once(&*store).await;
     the_fast_rotation_checks_the_client(&*store).await;
+    failure_counts_follow_the_throttle_rule(&*store).await;
+    concurrent_failures_are_counted_one_at_a_time(store.clone()).await;
     changes_write_their_events_with_them(&*store).await;
     the_outbox_is_claimed_leased_finished_and_pruned(&*store).await;
     store.ping().await.expect("ping");
@@ -1057,6 +1060,118 @@ async fn the_fast_rotation_checks_the_client(store: &dyn Store) {
         rotated.map(|r| (r.generation, r.client_id)),
         Some((1, BUILTIN_CLIENT_ID.to_owned()))
     );
+}
+
+/// The store's [`CountFailure`] statement against [`crate::throttle::Limit::count`], over a
+/// sequence of attempts, pauses, take-backs and clears: both count, refuse and hold alike.
+async fn failure_counts_follow_the_throttle_rule(store: &dyn Store) {
+    let policy = ThrottlePolicy::default();
+    for counter in [
+        Counter::new(Scope::Name, "contract-name"),
+        Counter::new(Scope::Device, "contract-device"),
+        Counter::address(IpAddr::from([198, 51, 100, 1])),
+    ] {
+        let limit = policy.limit(counter.scope);
+        let mut model: Option<FailureState> = None;
+        let mut now = at(5_000_000);
+        // A fixed pseudo-random walk: bursts, waits inside and beyond holds and windows.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..400 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            match seed % 10 {
+                0..=5 => {}
+                6 | 7 => now = now.plus(std::time::Duration::from_millis(seed % 70_000)),
+                8 => now = now.plus(std::time::Duration::from_millis(seed % 1_200_000)),
+                _ => {
+                    if let Some(state) = model {
+                        model = Some(limit.take_back(state, now));
+                    }
+                    store
+                        .clear_failures(&[], Some(&counter), now)
+                        .await
+                        .expect("take back");
+                    continue;
+                }
+            }
+            let expected = limit.count(model, now);
+            let got = store
+                .count_failure(&CountFailure::new(&counter, &limit, now))
+                .await
+                .expect("count");
+            match (expected, got) {
+                (Ok(state), Counted::Yes) => model = Some(state),
+                (Err(wait), Counted::Held(Some(state))) => {
+                    assert_eq!(Some(state), model, "{counter:?} step {step}");
+                    assert_eq!(limit.held(&state, now), Some(wait));
+                }
+                (e, g) => panic!("{counter:?} step {step}: the rule says {e:?}, the store {g:?}"),
+            }
+        }
+    }
+    let (names, addresses) = store.failure_counters().await.expect("counters");
+    assert_eq!((names, addresses), (1, 1));
+    // A right password forgets the name and the device.
+    store
+        .clear_failures(
+            &[
+                Counter::new(Scope::Name, "contract-name"),
+                Counter::new(Scope::Device, "contract-device"),
+            ],
+            None,
+            at(0),
+        )
+        .await
+        .expect("clear");
+    let name = Counter::new(Scope::Name, "contract-name");
+    let limit = policy.limit(Scope::Name);
+    let far = at(i64::MAX / 4);
+    for _ in 0..limit.free + 1 {
+        assert_eq!(
+            store
+                .count_failure(&CountFailure::new(&name, &limit, far))
+                .await
+                .expect("count"),
+            Counted::Yes,
+            "a fresh count after the clear"
+        );
+    }
+    // Counters quiet since before a time go; later ones stay.
+    assert_eq!(store.delete_quiet_failures(far).await.expect("delete"), 1);
+    assert_eq!(store.failure_counters().await.expect("counters"), (1, 0));
+    assert_eq!(
+        store
+            .delete_quiet_failures(far.plus(std::time::Duration::from_millis(1)))
+            .await
+            .expect("delete"),
+        1
+    );
+    assert_eq!(store.failure_counters().await.expect("counters"), (0, 0));
+}
+
+/// Forty attempts on one counter at once are counted like forty in a row: five free, the one
+/// that starts the hold, and no more.
+async fn concurrent_failures_are_counted_one_at_a_time(store: Arc<dyn Store>) {
+    let limit = ThrottlePolicy::default().limit(Scope::Name);
+    let racers: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let counter = Counter::new(Scope::Name, "contract-racer");
+                store
+                    .count_failure(&CountFailure::new(&counter, &limit, at(1_000)))
+                    .await
+            })
+        })
+        .collect();
+    let mut counted = 0;
+    for r in racers {
+        if r.await.expect("join").expect("count") == Counted::Yes {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, limit.free + 1);
 }
 
 /// The events in the outbox about `user_id`, oldest first, as `(type, data)`.

@@ -27,6 +27,7 @@
 pub use tessera_token::access_token;
 #[cfg(feature = "store-contract")]
 pub mod contract;
+pub mod device_token;
 mod domain;
 mod error;
 pub mod events;
@@ -61,3 +62,4 @@ pub use store::{
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };
+pub use throttle::{CountFailure, Counted, Counter, FailureState, Scope};

@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::events::{Delivery, EventState, NewEvent, StoredEvent};
 use crate::keys::{SealedBlob, StoredKey};
 use crate::rules::{CurrentRotation, LiveBounds, SessionState};
+use crate::throttle::{CountFailure, Counted, Counter};
 use crate::time::Timestamp;
 
 /// A registered user.
@@ -383,6 +384,26 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction. Returns how many sessions it revoked, or `None` when there is no such
     /// client or it was already removed (then nothing changed).
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError>;
+
+    /// Counts a login attempt against a throttle counter unless it is held: [`CountFailure`]'s
+    /// statement, atomic by itself, so attempts racing on one instance or several are counted
+    /// as if they came one at a time. When it is held nothing changes, and the counter's state
+    /// is read for the answer.
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError>;
+    /// A right password (or a deleted user): deletes the counters in `forget`, and takes one
+    /// failure back from `take_back` if its window opened at or before `counted_at`
+    /// ([`crate::throttle::Limit::take_back`]).
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Deletes the throttle counters whose last failure was before `quiet_before` (they hold
+    /// nothing back any more). Returns how many.
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError>;
+    /// How many username and address counters are stored, for the metrics.
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError>;
 
     /// Every signing key.
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;

@@ -170,7 +170,7 @@ pub fn private_router(handle: PrometheusHandle, tessera: Arc<Tessera>) -> Router
 }
 
 async fn render(State(scrape): State<Scrape>) -> Response {
-    observe(&scrape.tessera);
+    observe(&scrape.tessera).await;
     observe_events(&scrape.tessera).await;
     let mut body = scrape.handle.render();
     body.push_str(&process_metrics());
@@ -185,17 +185,19 @@ async fn render(State(scrape): State<Scrape>) -> Response {
         .into_response()
 }
 
-/// Sets the gauges read from the service: its store's connections and the throttle's size.
-fn observe(tessera: &Tessera) {
-    let count = |n: usize| n as f64;
+/// Sets the gauges read from the service: its store's connections and the throttle's size (its
+/// rows in the database; left as they were when the database does not answer).
+async fn observe(tessera: &Tessera) {
+    let count = |n: u64| n as f64;
     if let Some(pool) = tessera.pool_status() {
         gauge!(DB_CONNECTIONS, "state" => "open").set(f64::from(pool.open));
         gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
         gauge!(DB_CONNECTIONS_MAX).set(f64::from(pool.max));
     }
-    let (names, addresses) = tessera.throttle_tracked();
-    gauge!(THROTTLE_NAMES).set(count(names));
-    gauge!(THROTTLE_ADDRESSES).set(count(addresses));
+    if let Ok((names, addresses)) = tessera.throttle_tracked().await {
+        gauge!(THROTTLE_NAMES).set(count(names));
+        gauge!(THROTTLE_ADDRESSES).set(count(addresses));
+    }
 }
 
 /// Sets the outbox's gauges (one query); a database that does not answer leaves them as they

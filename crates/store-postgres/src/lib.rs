@@ -31,9 +31,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
 use tessera_core::events::{Delivery, EventRow, EventState, NewEvent, StoredEvent};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, EventBacklog, LiveBounds, RevokeReason, SealedBlob,
-    SessionRecord, SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary,
-    revocation_page_start,
+    ClientKind, ClientRecord, CountFailure, Counted, Counter, CurrentRotation, EventBacklog,
+    FailureState, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -1023,6 +1023,105 @@ impl Store for PostgresStore {
             .into_iter()
             .map(|(id, at)| (id, Timestamp::from_millis(at)))
             .collect())
+    }
+
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError> {
+        let (scope, key) = (count.counter.scope.as_str(), &count.counter.key);
+        let free = i32::try_from(count.free).unwrap_or(i32::MAX);
+        let doublings = i32::try_from(count.doublings).unwrap_or(i32::MAX);
+        // `CountFailure`'s statement (its SQL form is written beside the rule, in the core
+        // crate). One statement: concurrent attempts queue on the row's lock, and each sees
+        // the count the previous one committed.
+        let counted: Option<(i32,)> = bounded!(self, |c| sqlx::query_as(
+            "INSERT INTO login_failures (scope, key, opened_at, last_at, failures) \
+             VALUES ($1, $2, $3, $3, 1) \
+             ON CONFLICT (scope, key) DO UPDATE SET \
+             opened_at = CASE WHEN login_failures.opened_at <= $4 THEN $3 \
+                         ELSE login_failures.opened_at END, \
+             failures = CASE WHEN login_failures.opened_at <= $4 THEN 1 \
+                        ELSE login_failures.failures + 1 END, \
+             last_at = $3 \
+             WHERE NOT (login_failures.failures > $5 AND login_failures.last_at > $3 - \
+               CASE WHEN login_failures.failures <= $5 THEN 0 \
+                    WHEN login_failures.failures - $5 - 1 >= $6 THEN $7 \
+                    ELSE $8 << (login_failures.failures - $5 - 1) END) \
+             RETURNING failures",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(ms(count.now))
+        .bind(ms(count.closed_before))
+        .bind(free)
+        .bind(doublings)
+        .bind(count.max_hold_ms)
+        .bind(count.first_hold_ms)
+        .fetch_optional(c))?;
+        if counted.is_some() {
+            return Ok(Counted::Yes);
+        }
+        // Held: read for how long. Another attempt may have cleared it since (then `None`).
+        let row: Option<(i64, i64, i32)> = bounded!(self, |c| {
+            sqlx::query_as(
+            "SELECT opened_at, last_at, failures FROM login_failures WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(c)
+        })?;
+        Ok(Counted::Held(
+            row.map(|(opened_at, last_at, failures)| {
+                Ok::<_, StoreError>(FailureState {
+                    opened_at: Timestamp::from_millis(opened_at),
+                    last_at: Timestamp::from_millis(last_at),
+                    failures: u32::try_from(failures).map_err(|_| corrupt("failure count"))?,
+                })
+            })
+            .transpose()?,
+        ))
+    }
+
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let scopes: Vec<&str> = forget.iter().map(|c| c.scope.as_str()).collect();
+        let keys: Vec<&str> = forget.iter().map(|c| c.key.as_str()).collect();
+        // One statement: the counters forgotten (a name, a device) are never the one taken
+        // back from (an address), so no row is written twice.
+        bounded!(self, |c| sqlx::query(
+            "WITH forgotten AS (DELETE FROM login_failures \
+                 WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))) \
+             UPDATE login_failures SET failures = failures - 1 \
+             WHERE scope = $3 AND key = $4 AND opened_at <= $5 AND failures > 0",
+        )
+        .bind(&scopes)
+        .bind(&keys)
+        .bind(take_back.map(|t| t.scope.as_str()))
+        .bind(take_back.map(|t| t.key.as_str()))
+        .bind(ms(counted_at))
+        .execute(c))?;
+        Ok(())
+    }
+
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError> {
+        let done = bounded!(long self, |c| sqlx::query(
+            "DELETE FROM login_failures WHERE last_at < $1"
+        )
+        .bind(ms(quiet_before))
+        .execute(&mut *c))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError> {
+        let (names, addresses): (i64, i64) = bounded!(self, |c| sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE scope = 'name'), \
+             count(*) FILTER (WHERE scope = 'address') FROM login_failures",
+        )
+        .fetch_one(c))?;
+        let n = |v: i64| u64::try_from(v).map_err(|_| corrupt("negative count"));
+        Ok((n(names)?, n(addresses)?))
     }
 
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {

@@ -62,9 +62,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tessera_core::events::{Delivery, EventRow, EventState, NewEvent, StoredEvent};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, EventBacklog, LiveBounds, RevokeReason, SealedBlob,
-    SessionRecord, SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary,
-    revocation_page_start,
+    ClientKind, ClientRecord, CountFailure, Counted, Counter, CurrentRotation, EventBacklog,
+    FailureState, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -295,6 +295,17 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millis()
 }
 
+/// A throttle counter's row: `(opened_at, last_at, failures)`.
+fn failure_state(
+    (opened_at, last_at, failures): (i64, i64, i64),
+) -> Result<FailureState, StoreError> {
+    Ok(FailureState {
+        opened_at: Timestamp::from_millis(opened_at),
+        last_at: Timestamp::from_millis(last_at),
+        failures: u32::try_from(failures).map_err(|_| corrupt("failure count"))?,
+    })
+}
+
 fn generation(g: u64) -> Result<i64, StoreError> {
     i64::try_from(g).map_err(|_| corrupt("generation overflow"))
 }
@@ -364,6 +375,27 @@ fn stored_events(rows: Vec<EventRow>) -> Result<Vec<StoredEvent>, StoreError> {
 // SQL. One constant per statement, so a change to the `Store` trait finds each in one place.
 
 const PING: &str = "SELECT 1";
+/// `CountFailure`'s statement (its SQL form is written beside the rule, in the core crate).
+const COUNT_FAILURE: &str = "INSERT INTO login_failures (scope, key, opened_at, last_at, failures) \
+     VALUES (?1, ?2, ?3, ?3, 1) \
+     ON CONFLICT (scope, key) DO UPDATE SET \
+     opened_at = CASE WHEN login_failures.opened_at <= ?4 THEN ?3 ELSE login_failures.opened_at END, \
+     failures = CASE WHEN login_failures.opened_at <= ?4 THEN 1 \
+                ELSE login_failures.failures + 1 END, \
+     last_at = ?3 \
+     WHERE NOT (login_failures.failures > ?5 AND login_failures.last_at > ?3 - \
+       CASE WHEN login_failures.failures <= ?5 THEN 0 \
+            WHEN login_failures.failures - ?5 - 1 >= ?6 THEN ?7 \
+            ELSE ?8 << (login_failures.failures - ?5 - 1) END) \
+     RETURNING failures";
+const FAILURES: &str =
+    "SELECT opened_at, last_at, failures FROM login_failures WHERE scope = ? AND key = ?";
+const FORGET_FAILURES: &str = "DELETE FROM login_failures WHERE scope = ? AND key = ?";
+const TAKE_BACK_FAILURE: &str = "UPDATE login_failures SET failures = failures - 1 \
+     WHERE scope = ? AND key = ? AND opened_at <= ? AND failures > 0";
+const DELETE_QUIET_FAILURES: &str = "DELETE FROM login_failures WHERE last_at < ?";
+const FAILURE_COUNTERS: &str = "SELECT count(*) FILTER (WHERE scope = 'name'), \
+     count(*) FILTER (WHERE scope = 'address') FROM login_failures";
 const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, password_hash, created_at, \
      disabled_at) VALUES (?, ?, ?, ?, ?, ?)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at, disabled_at \
@@ -1143,6 +1175,99 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(deleted as u64)
+    }
+
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError> {
+        let (scope, key) = (count.counter.scope.as_str(), count.counter.key.clone());
+        let (now, closed_before) = (ms(count.now), ms(count.closed_before));
+        let (free, doublings) = (count.free, count.doublings);
+        let (first, max) = (count.first_hold_ms, count.max_hold_ms);
+        let (counted, state) = self
+            .writer
+            .write(move |c| {
+                // Stepped to its end (not `query_row`), so the statement is reset before the
+                // next one runs.
+                let counted = !c
+                    .prepare_cached(COUNT_FAILURE)?
+                    .query_map(
+                        params![scope, key, now, closed_before, free, doublings, max, first],
+                        |_| Ok(()),
+                    )?
+                    .collect::<rusqlite::Result<Vec<()>>>()?
+                    .is_empty();
+                if counted {
+                    return Ok((true, None));
+                }
+                // In the same write, so nothing changed in between.
+                let state = c
+                    .prepare_cached(FAILURES)?
+                    .query_row(params![scope, key], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                Ok((false, state))
+            })
+            .await?;
+        if counted {
+            return Ok(Counted::Yes);
+        }
+        Ok(Counted::Held(state.map(failure_state).transpose()?))
+    }
+
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let forget: Vec<(&'static str, String)> = forget
+            .iter()
+            .map(|c| (c.scope.as_str(), c.key.clone()))
+            .collect();
+        let take_back = take_back.map(|c| (c.scope.as_str(), c.key.clone()));
+        self.writer
+            .write(move |c| {
+                for (scope, key) in &forget {
+                    c.prepare_cached(FORGET_FAILURES)?
+                        .execute(params![scope, key])?;
+                }
+                if let Some((scope, key)) = &take_back {
+                    c.prepare_cached(TAKE_BACK_FAILURE)?.execute(params![
+                        scope,
+                        key,
+                        ms(counted_at)
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError> {
+        let deleted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(DELETE_QUIET_FAILURES)?
+                    .execute([ms(quiet_before)])
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
+
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError> {
+        let (names, addresses) = self
+            .readers
+            .read(|c| {
+                c.prepare_cached(FAILURE_COUNTERS)?
+                    .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            })
+            .await?;
+        let n = |v: i64| u64::try_from(v).map_err(|_| corrupt("negative count"));
+        Ok((n(names)?, n(addresses)?))
     }
 
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {

@@ -56,9 +56,8 @@ impl Tessera {
         };
         let key = user.username_key();
         let started = self.now();
-        if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
-            return Err(Error::RateLimited { retry_after });
-        }
+        let counters = self.settings.throttle.login_counters(&key, None, client.ip);
+        self.begin_attempt(&counters, started).await?;
         let matches = self
             .hasher
             .verify(current.into_bytes(), Some(user.password_hash.clone()))
@@ -67,7 +66,7 @@ impl Tessera {
             tracing::info!(%user_id, session_id = %session_id, "password change: wrong current password");
             return Err(Error::InvalidCredentials);
         }
-        self.lock_throttle().succeeded(&key, client.ip, started);
+        self.attempt_succeeded(&key, &counters, started).await?;
         let hash = self.hasher.hash(new).await?;
         let revoked = self
             .store
@@ -142,9 +141,7 @@ impl Tessera {
         username: &str,
         client: &ClientInfo,
     ) -> Result<(), Error> {
-        if let Err(retry_after) = self.lock_throttle().begin_request(client.ip, self.now()) {
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.begin_request(client.ip).await?;
         let key = crate::domain::Username::parse(username)?.key();
         let (user_id, name) = match self.store.user_by_name(&key).await? {
             Some(user) => (user.id, user.username),
@@ -222,7 +219,7 @@ impl Tessera {
         if !self.store.delete_user(id, self.now()).await? {
             return Err(Error::NotFound);
         }
-        self.lock_throttle().forget(&user.username_key());
+        self.forget_failures(&user.username_key()).await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }

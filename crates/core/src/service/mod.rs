@@ -7,8 +7,9 @@
 //! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete),
 //! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations),
 //! `events.rs` (the outbox: recording the events no other change carries, and delivery's side).
-//! The parts with state of their own live beside the service: the argon2 scheduler
-//! ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
+//! `throttle.rs` applies the login throttle's rules to counters kept in the store. The parts with
+//! state of their own live beside the service: the argon2 scheduler ([`Hasher`]) and the key
+//! ring ([`KeyRing`]).
 
 mod accounts;
 mod clients;
@@ -18,6 +19,7 @@ mod login;
 mod refresh;
 mod sessions;
 mod telemetry;
+mod throttle;
 mod users;
 mod verify;
 
@@ -32,6 +34,7 @@ pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims};
+use crate::device_token::{DeviceKey, DeviceToken};
 use crate::error::Error;
 use crate::events::EventSealer;
 use crate::hasher::Hasher;
@@ -40,18 +43,32 @@ use crate::refresh_token::RefreshKey;
 use crate::reset_token::ResetKey;
 use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
-use crate::throttle::LoginThrottle;
 use crate::time::{Clock, Timestamp};
 
 const REFRESH_SECRET: &str = "refresh-token";
 
-/// Where a request came from, recorded on the session it creates.
-#[derive(Clone, Debug, Default)]
+/// Where a request came from, recorded on the session it creates. `Debug` hides the device
+/// tokens.
+#[derive(Clone, Default)]
 pub struct ClientInfo {
     /// Client IP (after trusted-proxy resolution).
     pub ip: Option<IpAddr>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The device tokens the client presented at login (the `tessera_device` cookies and the
+    /// body's `device_token`); any valid one for the account exempts it from the username's
+    /// hold.
+    pub device_tokens: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field("device_tokens", &self.device_tokens.len())
+            .finish()
+    }
 }
 
 /// What a login or refresh hands back.
@@ -68,6 +85,9 @@ pub struct Issued {
     /// How long the refresh token can still be used: the idle timeout or what is left of the
     /// absolute lifetime, whichever is shorter.
     pub refresh_ttl: Duration,
+    /// A login's new device token, for the client to present at its next login (`None` for a
+    /// refresh).
+    pub device_token: Option<DeviceToken>,
 }
 
 impl std::fmt::Debug for Issued {
@@ -97,9 +117,9 @@ pub struct Tessera {
     keys: KeyRing,
     refresh_key: RefreshKey,
     reset_key: ResetKey,
+    device_key: DeviceKey,
     event_sealer: EventSealer,
-    throttle: Mutex<LoginThrottle>,
-    /// Usernames and client addresses whose throttle hold has been reported
+    /// Usernames and client addresses whose throttle hold this instance has reported
     /// (`login.throttled`), until the hold ends: one event per hold, however many attempts it
     /// refuses.
     throttle_reported: Mutex<std::collections::HashMap<String, Timestamp>>,
@@ -124,17 +144,21 @@ impl Tessera {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
         let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
-        let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
+        let (refresh_key, reset_key, device_key) = (
+            RefreshKey::new(&secret),
+            ResetKey::new(&secret),
+            DeviceKey::new(&secret),
+        );
         let event_sealer = EventSealer::new(&secret)?;
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
             store,
             clock,
-            throttle: Mutex::new(LoginThrottle::new(settings.throttle)),
             settings,
             keys,
             refresh_key,
             reset_key,
+            device_key,
             event_sealer,
             throttle_reported: Mutex::default(),
             hasher: Hasher::new().await?,
@@ -202,6 +226,7 @@ impl Tessera {
                 .state()
                 .expires_at(&self.settings.lifetimes)
                 .since(now),
+            device_token: None,
         })
     }
 }

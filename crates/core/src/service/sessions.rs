@@ -68,10 +68,12 @@ impl Tessera {
     }
 
     /// Deletes sessions that ended more than `retention` ago (revoked then, or no longer live
-    /// then). Returns how many.
+    /// then), and the login throttle's counters that hold nothing back any more. Returns how
+    /// many sessions.
     pub async fn purge_ended_sessions(&self, retention: Duration) -> Result<u64, Error> {
         let cutoff = self.now().minus(retention);
         let ended = LiveBounds::at(cutoff, &self.settings.lifetimes);
+        self.forget_quiet_failures().await?;
         Ok(self
             .store
             .delete_sessions(cutoff, ended.used_after, ended.created_after)

@@ -22,3 +22,4 @@ mod passwords;
 mod refresh;
 mod revocations;
 mod sessions;
+mod throttle;
