@@ -143,6 +143,7 @@ impl Issuer {
             sid,
             username: "alice".into(),
             client_id: "tessera".into(),
+            cnf: None,
         }
     }
 
