@@ -912,4 +912,46 @@ mod tests {
         assert_eq!(InvalidProof::NonceRequired.error_code(), "use_dpop_nonce");
         assert!(check(&with_nonce(None), &expected(), at(NOW)).is_ok());
     }
+
+    #[test]
+    fn the_jti_cache_refuses_a_repeat_for_a_whole_window_then_forgets() {
+        let cache = JtiCache::default();
+        let leeway = Duration::from_secs(5);
+        let proof = |jti: &str| Proof {
+            jkt: "k".into(),
+            jti: jti.into(),
+            iat: at(NOW),
+        };
+        assert!(cache.insert(&proof("a"), leeway, at(NOW)));
+        assert!(!cache.insert(&proof("a"), leeway, at(NOW)));
+        let other_key = Proof {
+            jkt: "other".into(),
+            ..proof("a")
+        };
+        assert!(cache.insert(&other_key, leeway, at(NOW)), "per key");
+        // A window is 70 s: whatever the phase, a jti is still known one window later …
+        assert!(!cache.insert(&proof("a"), leeway, at(NOW + 70)));
+        // … and forgotten two windows later, when its proof is stale anyway.
+        assert!(cache.insert(&proof("a"), leeway, at(NOW + 141)));
+    }
+
+    #[test]
+    fn a_full_jti_cache_refuses_rather_than_forgets() {
+        let cache = JtiCache::default();
+        let leeway = Duration::from_secs(5);
+        for i in 0..JtiCache::CAPACITY {
+            let p = Proof {
+                jkt: "k".into(),
+                jti: i.to_string(),
+                iat: at(NOW),
+            };
+            assert!(cache.insert(&p, leeway, at(NOW)));
+        }
+        let one_more = Proof {
+            jkt: "k".into(),
+            jti: "one more".into(),
+            iat: at(NOW),
+        };
+        assert!(!cache.insert(&one_more, leeway, at(NOW)));
+    }
 }
