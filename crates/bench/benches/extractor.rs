@@ -13,10 +13,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair, ParsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey,
 };
 use axum::extract::FromRequestParts;
 use axum::http::{Request, header};
@@ -25,6 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use tessera_core::{ClientInfo, Clock, DpopRequest, Settings, Store, SystemClock, Tessera};
 use tessera_http::{AppState, Authenticated, HttpConfig, LiveSession};
+use tessera_token::dpop_testing::ProofKey;
 
 /// Runs a future that never waits (the stateless extractor) to completion without a runtime.
 fn now_or_never<F: Future>(f: F) -> F::Output {
@@ -37,41 +36,10 @@ fn now_or_never<F: Future>(f: F) -> F::Output {
 
 const ISSUER: &str = "http://127.0.0.1:8080";
 
-/// A client's P-256 key, signing DPoP proofs as a browser would.
-struct ProofKey(EcdsaKeyPair);
-
-impl ProofKey {
-    fn new() -> Self {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .expect("key");
-        Self(
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-                .expect("key"),
-        )
-    }
-
-    fn proof(&self, method: &str, path: &str, access_token: Option<&str>) -> String {
-        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-        let p = self.0.public_key().as_ref();
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256",
-            "jwk": {"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])}});
-        let mut claims = serde_json::json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": method,
-            "htu": format!("{ISSUER}{path}"), "iat": SystemClock.now().as_secs()});
-        if let Some(token) = access_token {
-            claims["ath"] = tessera_core::dpop::access_token_hash(token).into();
-        }
-        let signed = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let sig = self
-            .0
-            .sign(&SystemRandom::new(), signed.as_bytes())
-            .expect("sign");
-        format!("{signed}.{}", b64(sig.as_ref()))
-    }
+/// A proof by `key` for `method` on Tessera's `path`, made now.
+fn proof(key: &ProofKey, method: &str, path: &str, access_token: Option<&str>) -> String {
+    let now = SystemClock.now().as_secs();
+    proof(&key, method, &format!("{ISSUER}{path}"), now, access_token)
 }
 
 fn extractors(c: &mut Criterion) {
@@ -82,7 +50,7 @@ fn extractors(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let key = ProofKey::new();
+    let key = ProofKey::es256();
     let (state, token, bound, der) = runtime.block_on(async {
         let store = Arc::new(
             tessera_store_sqlite::SqliteStore::connect(&url)
@@ -109,7 +77,7 @@ fn extractors(c: &mut Criterion) {
             .expect("login");
         let with_proof = ClientInfo {
             dpop: Some(DpopRequest {
-                proof: Ok(key.proof("POST", "/auth/login", None)),
+                proof: Ok(proof(&key, "POST", "/auth/login", None)),
                 method: "POST".into(),
                 url: format!("{ISSUER}/auth/login"),
             }),
@@ -157,11 +125,21 @@ fn extractors(c: &mut Criterion) {
             .expect("valid")
         })
     });
-    let proof = key.proof("GET", "/auth/me", Some(&bound));
+    let proof = proof(&key, "GET", "/auth/me", Some(&bound));
     let (proof_signed, proof_sig) = proof.rsplit_once('.').expect("JWS");
     let proof_sig = URL_SAFE_NO_PAD.decode(proof_sig).expect("base64url");
-    let proof_key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.0.public_key().as_ref())
-        .expect("public key");
+    let jwk = key.jwk();
+    let point = [
+        &[4u8][..],
+        &URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().expect("x"))
+            .expect("x"),
+        &URL_SAFE_NO_PAD
+            .decode(jwk["y"].as_str().expect("y"))
+            .expect("y"),
+    ]
+    .concat();
+    let proof_key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).expect("public key");
     g.bench_function("raw_verify_P256_proof", |b| {
         b.iter(|| {
             proof_key
@@ -174,7 +152,7 @@ fn extractors(c: &mut Criterion) {
             || {
                 Request::get("/auth/me")
                     .header(header::AUTHORIZATION, format!("DPoP {bound}"))
-                    .header("dpop", key.proof("GET", "/auth/me", Some(&bound)))
+                    .header("dpop", proof(&key, "GET", "/auth/me", Some(&bound)))
                     .body(())
                     .expect("request")
                     .into_parts()

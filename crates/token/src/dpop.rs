@@ -468,87 +468,26 @@ fn same_url(htu: &str, request: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-    };
+    use crate::dpop_testing::ProofKey as Key;
     use serde_json::{Value, json};
 
     const NOW: i64 = 1_800_000_000;
     const URL: &str = "https://auth.example/auth/refresh";
-
-    enum Key {
-        Es(EcdsaKeyPair),
-        Ed(Ed25519KeyPair),
-    }
-
-    impl Key {
-        fn es256() -> Self {
-            let rng = SystemRandom::new();
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            Self::Es(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap(),
-            )
-        }
-
-        fn ed25519() -> Self {
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
-            Self::Ed(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
-        }
-
-        fn alg(&self) -> &'static str {
-            match self {
-                Self::Es(_) => "ES256",
-                Self::Ed(_) => "EdDSA",
-            }
-        }
-
-        fn jwk(&self) -> Value {
-            let e = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-            match self {
-                Self::Es(k) => {
-                    let p = k.public_key().as_ref();
-                    json!({"kty": "EC", "crv": "P-256", "x": e(&p[1..33]), "y": e(&p[33..65])})
-                }
-                Self::Ed(k) => {
-                    json!({"kty": "OKP", "crv": "Ed25519", "x": e(k.public_key().as_ref())})
-                }
-            }
-        }
-
-        fn sign(&self, message: &[u8]) -> Vec<u8> {
-            match self {
-                Self::Es(k) => k
-                    .sign(&SystemRandom::new(), message)
-                    .unwrap()
-                    .as_ref()
-                    .to_vec(),
-                Self::Ed(k) => k.sign(message).as_ref().to_vec(),
-            }
-        }
-    }
 
     fn claims() -> Value {
         json!({"jti": "j-1", "htm": "POST", "htu": URL, "iat": NOW})
     }
 
     fn header(key: &Key) -> Value {
-        json!({"typ": "dpop+jwt", "alg": key.alg(), "jwk": key.jwk()})
+        key.header()
     }
 
     fn signed_raw(key: &Key, header: &str, claims: &str) -> String {
-        let signed = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
-        let signature = key.sign(signed.as_bytes());
-        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+        key.sign_raw(header, claims)
     }
 
     fn signed(key: &Key, header: &Value, claims: &Value) -> String {
-        signed_raw(key, &header.to_string(), &claims.to_string())
+        key.sign(header, claims)
     }
 
     fn expected() -> Expected<'static> {

@@ -18,6 +18,7 @@ use tessera_core::ManualClock;
 use tessera_core::access_token::{self, AccessClaims};
 use tessera_core::keys::{KeySet, SigningAlg, StoredKey};
 use tessera_core::{Clock, SystemClock, Timestamp};
+use tessera_token::dpop_testing::ProofKey;
 use tessera_verifier::{
     Error, InvalidToken, RevocationsConfig, StalePolicy, Verifier, VerifierConfig,
 };
@@ -666,46 +667,9 @@ async fn a_page_size_or_staleness_bound_that_cannot_work_is_refused() {
     }
 }
 
-/// A client's Ed25519 key and the proofs it signs.
-struct DpopKey(aws_lc_rs::signature::Ed25519KeyPair);
-
-impl DpopKey {
-    fn new() -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&rng).unwrap();
-        Self(aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
-    }
-
-    fn x(&self) -> String {
-        use aws_lc_rs::signature::KeyPair;
-        b64(self.0.public_key().as_ref())
-    }
-
-    fn jkt(&self) -> String {
-        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x());
-        b64(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            canonical.as_bytes(),
-        ))
-    }
-
-    fn proof(&self, url: &str, token: &str) -> String {
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "EdDSA",
-            "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x()}});
-        let ath = b64(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            token.as_bytes(),
-        ));
-        let claims = serde_json::json!({"jti": Uuid::new_v4().to_string(), "htm": "GET",
-            "htu": url, "iat": SystemClock.now().as_secs(), "ath": ath});
-        let signed = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-        format!("{signed}.{}", b64(self.0.sign(signed.as_bytes())))
-    }
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// A proof by `key` for `GET url` with `token`, made now.
+fn proof(key: &ProofKey, url: &str, token: &str) -> String {
+    key.proof("GET", url, SystemClock.now().as_secs(), Some(token))
 }
 
 #[tokio::test]
@@ -713,9 +677,11 @@ async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twic
     use tessera_verifier::dpop::{InvalidProof, Presented};
     let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
     let verifier = Verifier::connect(issuer.config()).await.unwrap();
-    let key = DpopKey::new();
+    let key = ProofKey::ed25519();
     let claims = AccessClaims {
-        cnf: Some(access_token::Confirmation { jkt: key.jkt() }),
+        cnf: Some(access_token::Confirmation {
+            jkt: key.thumbprint(),
+        }),
         ..issuer.claims(Uuid::new_v4())
     };
     let token = issuer.sign(&claims);
@@ -727,10 +693,10 @@ async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twic
             url: url.to_owned(),
         }
     }
-    let proof = key.proof(URL, &token);
+    let used = proof(&key, URL, &token);
     assert_eq!(
         verifier
-            .verify_presented(&token, &dpop(Some(&proof), URL))
+            .verify_presented(&token, &dpop(Some(&used), URL))
             .await
             .unwrap(),
         claims
@@ -740,21 +706,21 @@ async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twic
         _ => None,
     };
     for (why, presented, want) in [
-        ("replayed", dpop(Some(&proof), URL), InvalidProof::Replayed),
+        ("replayed", dpop(Some(&used), URL), InvalidProof::Replayed),
         ("no proof", dpop(None, URL), InvalidProof::Missing),
         (
             "another URL",
-            dpop(Some(&key.proof(URL, &token)), "https://api.example/admin"),
+            dpop(Some(&proof(&key, URL, &token)), "https://api.example/admin"),
             InvalidProof::WrongUrl,
         ),
         (
             "another key",
-            dpop(Some(&DpopKey::new().proof(URL, &token)), URL),
+            dpop(Some(&proof(&ProofKey::ed25519(), URL, &token)), URL),
             InvalidProof::WrongKey,
         ),
         (
             "the hash of another token",
-            dpop(Some(&key.proof(URL, "another.token")), URL),
+            dpop(Some(&proof(&key, URL, "another.token")), URL),
             InvalidProof::WrongAccessTokenHash,
         ),
     ] {
@@ -773,7 +739,7 @@ async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twic
     let plain = issuer.sign(&issuer.claims(Uuid::new_v4()));
     assert!(verifier.verify(&plain).await.is_ok());
     let e = verifier
-        .verify_presented(&plain, &dpop(Some(&key.proof(URL, &plain)), URL))
+        .verify_presented(&plain, &dpop(Some(&proof(&key, URL, &plain)), URL))
         .await
         .unwrap_err();
     assert!(

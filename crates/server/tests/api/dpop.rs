@@ -1,87 +1,33 @@
 //! DPoP (RFC 9449): sessions bound to a key the client holds. Every refused proof sits beside a
 //! positive control: the same request with an honest proof passes.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tessera::SettingsArgs;
 use tessera_core::{ClientKind, Clock, ManualClock, SystemClock};
+use tessera_token::dpop_testing::{self, ProofKey, b64};
 
 use crate::helpers::*;
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+/// The URL of `path` as a proof names it: the issuer's origin plus the path.
+fn url(app: &TestApp, path: &str) -> String {
+    format!("{}{path}", app.tessera.settings().issuer)
 }
 
-fn sha256_b64(text: &str) -> String {
-    b64(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        text.as_bytes(),
-    ))
-}
-
-/// A client's P-256 key, as a browser's WebCrypto would hold it.
-struct Key(EcdsaKeyPair);
-
-impl Key {
-    fn new() -> Self {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Self(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap())
-    }
-
-    fn jwk(&self) -> Value {
-        let p = self.0.public_key().as_ref();
-        json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])})
-    }
-
-    /// The RFC 7638 thumbprint, computed here from its definition.
-    fn thumbprint(&self) -> String {
-        let j = self.jwk();
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
-            j["x"], j["y"]
-        );
-        sha256_b64(&canonical)
-    }
-
-    fn header(&self) -> Value {
-        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk()})
-    }
-
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let signed = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-        let sig = self
-            .0
-            .sign(&SystemRandom::new(), signed.as_bytes())
-            .unwrap();
-        format!("{signed}.{}", b64(sig))
-    }
-
-    /// An honest proof for `method` on the issuer's `path`.
-    fn proof(&self, app: &TestApp, method: &str, path: &str) -> String {
-        self.sign(&self.header(), &claims(app, method, path))
-    }
-
-    /// An honest proof for a resource request carrying `access`.
-    fn proof_for(&self, app: &TestApp, method: &str, path: &str, access: &str) -> String {
-        let mut c = claims(app, method, path);
-        c["ath"] = json!(sha256_b64(access));
-        self.sign(&self.header(), &c)
-    }
-}
-
-/// Honest claims: fresh `jti`, `iat` now by the server's clock, `htu` the issuer's URL.
+/// Honest claims: fresh `jti`, `iat` now by the server's clock.
 fn claims(app: &TestApp, method: &str, path: &str) -> Value {
-    json!({
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "htm": method,
-        "htu": format!("{}{path}", app.tessera.settings().issuer),
-        "iat": app.clock.now().as_secs(),
-    })
+    dpop_testing::claims(method, &url(app, path), app.clock.now().as_secs(), None)
+}
+
+/// An honest proof for `method` on the issuer's `path`.
+fn proof(key: &ProofKey, app: &TestApp, method: &str, path: &str) -> String {
+    key.sign(&key.header(), &claims(app, method, path))
+}
+
+/// An honest proof for a resource request carrying `access`.
+fn proof_for(key: &ProofKey, app: &TestApp, method: &str, path: &str, access: &str) -> String {
+    let now = app.clock.now().as_secs();
+    key.proof(method, &url(app, path), now, Some(access))
 }
 
 async fn login_with(app: &TestApp, username: &str, proofs: &[&str]) -> Response {
@@ -141,10 +87,10 @@ async fn refused(r: Response, status: StatusCode, code: &str) -> Value {
     body
 }
 
-async fn bound_login(app: &TestApp, key: &Key, username: &str) -> (String, String) {
+async fn bound_login(app: &TestApp, key: &ProofKey, username: &str) -> (String, String) {
     app.register(username, PASSWORD).await;
     let (access, refresh, kind) =
-        tokens(login_with(app, username, &[&key.proof(app, "POST", "/auth/login")]).await).await;
+        tokens(login_with(app, username, &[&proof(&key, app, "POST", "/auth/login")]).await).await;
     assert_eq!(kind, "DPoP");
     (access, refresh)
 }
@@ -153,7 +99,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let key = Key::new();
+    let key = ProofKey::es256();
     let (access, refresh) = bound_login(&app, &key, "alice").await;
     assert_eq!(
         jwt_part(&access, 1)["cnf"],
@@ -161,7 +107,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     );
 
     // The access token: only as DPoP, with a proof by the key carrying its hash.
-    let good = key.proof_for(&app, "GET", "/auth/me", &access);
+    let good = proof_for(&key, &app, "GET", "/auth/me", &access);
     assert_eq!(
         me(&app, &format!("DPoP {access}"), Some(&good))
             .await
@@ -176,9 +122,9 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     );
     assert!(challenge.contains("algs=\"ES256 EdDSA\""), "{challenge}");
     refused(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    let without_ath = key.proof(&app, "GET", "/auth/me");
-    let other_ath = key.proof_for(&app, "GET", "/auth/me", "another.access.token");
-    let other_key = Key::new().proof_for(&app, "GET", "/auth/me", &access);
+    let without_ath = proof(&key, &app, "GET", "/auth/me");
+    let other_ath = proof_for(&key, &app, "GET", "/auth/me", "another.access.token");
+    let other_key = proof_for(&ProofKey::es256(), &app, "GET", "/auth/me", &access);
     for (why, proof) in [
         ("no proof", None),
         ("no ath", Some(without_ath.as_str())),
@@ -202,7 +148,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
         "invalid_dpop_proof",
     )
     .await;
-    let wrong_url = key.proof(&app, "POST", "/auth/login");
+    let wrong_url = proof(&key, &app, "POST", "/auth/login");
     refused(
         refresh_with(&app, &refresh, Some(&wrong_url)).await,
         StatusCode::UNAUTHORIZED,
@@ -210,7 +156,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     )
     .await;
     let before = app.metric("tessera_dpop_mismatch_total").await;
-    let thief = Key::new().proof(&app, "POST", "/auth/refresh");
+    let thief = proof(&ProofKey::es256(), &app, "POST", "/auth/refresh");
     let body = refused(
         refresh_with(&app, &refresh, Some(&thief)).await,
         StatusCode::UNAUTHORIZED,
@@ -224,7 +170,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
         refresh_with(
             &app,
             &refresh,
-            Some(&key.proof(&app, "POST", "/auth/refresh")),
+            Some(&proof(&key, &app, "POST", "/auth/refresh")),
         )
         .await,
     )
@@ -244,7 +190,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
         refresh_with(
             &app,
             &plain,
-            Some(&key.proof(&app, "POST", "/auth/refresh")),
+            Some(&proof(&key, &app, "POST", "/auth/refresh")),
         )
         .await,
     )
@@ -253,7 +199,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     let r = me(
         &app,
         &format!("DPoP {plain_access}"),
-        Some(&key.proof_for(&app, "GET", "/auth/me", &plain_access)),
+        Some(&proof_for(&key, &app, "GET", "/auth/me", &plain_access)),
     )
     .await;
     refused(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
@@ -265,8 +211,8 @@ async fn proof_attacks_at_login_are_refused_beside_a_positive_control(backend: B
         return;
     };
     app.register("carol", PASSWORD).await;
-    let key = Key::new();
-    let other = Key::new();
+    let key = ProofKey::es256();
+    let other = ProofKey::es256();
     let now = app.clock.now().as_secs();
     let with_claims = |f: &dyn Fn(&mut Value)| {
         let mut c = claims(&app, "POST", "/auth/login");
@@ -359,8 +305,8 @@ async fn proof_attacks_at_login_are_refused_beside_a_positive_control(backend: B
         (
             "two DPoP headers",
             vec![
-                key.proof(&app, "POST", "/auth/login"),
-                key.proof(&app, "POST", "/auth/login"),
+                proof(&key, &app, "POST", "/auth/login"),
+                proof(&key, &app, "POST", "/auth/login"),
             ],
         ),
         ("a 100 KB proof", vec!["e".repeat(100 * 1024)]),
@@ -372,7 +318,7 @@ async fn proof_attacks_at_login_are_refused_beside_a_positive_control(backend: B
         refused(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
     }
     // The control, then the very same proof again: a replay.
-    let honest = key.proof(&app, "POST", "/auth/login");
+    let honest = proof(&key, &app, "POST", "/auth/login");
     let (access, _, kind) = tokens(login_with(&app, "carol", &[&honest]).await).await;
     assert_eq!(
         (kind.as_str(), jwt_part(&access, 1)["cnf"]["jkt"].as_str()),
@@ -412,8 +358,8 @@ async fn a_proof_accepted_by_one_instance_is_refused_by_another(backend: Backend
     let a = start_on(db, settings(), clock.clone()).await;
     let b = start_on_url(&url, settings(), clock).await;
     a.register("dave", PASSWORD).await;
-    let key = Key::new();
-    let login = key.proof(&a, "POST", "/auth/login");
+    let key = ProofKey::es256();
+    let login = proof(&key, &a, "POST", "/auth/login");
     let (_, refresh, _) = tokens(login_with(&a, "dave", &[&login]).await).await;
     refused(
         login_with(&b, "dave", &[&login]).await,
@@ -421,16 +367,16 @@ async fn a_proof_accepted_by_one_instance_is_refused_by_another(backend: Backend
         "invalid_dpop_proof",
     )
     .await;
-    let proof = key.proof(&a, "POST", "/auth/refresh");
-    let (_, next, _) = tokens(refresh_with(&a, &refresh, Some(&proof)).await).await;
+    let used = proof(&key, &a, "POST", "/auth/refresh");
+    let (_, next, _) = tokens(refresh_with(&a, &refresh, Some(&used)).await).await;
     refused(
-        refresh_with(&b, &next, Some(&proof)).await,
+        refresh_with(&b, &next, Some(&used)).await,
         StatusCode::UNAUTHORIZED,
         "invalid_dpop_proof",
     )
     .await;
     // The control: a fresh proof on B.
-    let fresh = key.proof(&b, "POST", "/auth/refresh");
+    let fresh = proof(&key, &b, "POST", "/auth/refresh");
     assert_eq!(
         refresh_with(&b, &next, Some(&fresh)).await.status(),
         StatusCode::OK
@@ -444,9 +390,9 @@ async fn with_nonces_a_proof_needs_a_current_server_nonce(backend: Backend) {
         return;
     };
     app.register("erin", PASSWORD).await;
-    let key = Key::new();
+    let key = ProofKey::es256();
     let nonce_of = |r: &Response| r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
-    let r = login_with(&app, "erin", &[&key.proof(&app, "POST", "/auth/login")]).await;
+    let r = login_with(&app, "erin", &[&proof(&key, &app, "POST", "/auth/login")]).await;
     let nonce = nonce_of(&r);
     refused(r, StatusCode::BAD_REQUEST, "use_dpop_nonce").await;
     let with_nonce = |path: &str, nonce: &str| {
@@ -468,7 +414,7 @@ async fn with_nonces_a_proof_needs_a_current_server_nonce(backend: Backend) {
     let r = refresh_with(
         &app,
         &refresh,
-        Some(&key.proof(&app, "POST", "/auth/refresh")),
+        Some(&proof(&key, &app, "POST", "/auth/refresh")),
     )
     .await;
     let nonce = nonce_of(&r);
@@ -499,9 +445,9 @@ async fn required_refuses_unbound_logins_and_off_ignores_proofs(backend: Backend
         "invalid_dpop_proof",
     )
     .await;
-    let key = Key::new();
+    let key = ProofKey::es256();
     let (_, _, kind) =
-        tokens(login_with(&app, "frank", &[&key.proof(&app, "POST", "/auth/login")]).await).await;
+        tokens(login_with(&app, "frank", &[&proof(&key, &app, "POST", "/auth/login")]).await).await;
     assert_eq!(kind, "DPoP");
     app.cleanup().await;
 
@@ -547,11 +493,11 @@ async fn the_token_endpoint_checks_the_binding_and_introspection_shows_it(backen
         .unwrap();
     let secret = secret.unwrap().expose().to_owned();
     app.register("grace", PASSWORD).await;
-    let key = Key::new();
+    let key = ProofKey::es256();
     let body =
         json!({"username": "grace", "password": PASSWORD, "delivery": "body", "client_id": spa.id});
     let (access, refresh, _) =
-        tokens(login_body(&app, &body, &[&key.proof(&app, "POST", "/auth/login")]).await).await;
+        tokens(login_body(&app, &body, &[&proof(&key, &app, "POST", "/auth/login")]).await).await;
     let token = |proof: Option<String>| {
         let app = &app;
         let form = format!(
@@ -577,13 +523,19 @@ async fn the_token_endpoint_checks_the_binding_and_introspection_shows_it(backen
     )
     .await;
     let body = refused(
-        token(Some(Key::new().proof(&app, "POST", "/oauth/token"))).await,
+        token(Some(proof(
+            &ProofKey::es256(),
+            &app,
+            "POST",
+            "/oauth/token",
+        )))
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
     )
     .await;
     assert_eq!(body["reason"], "dpop_mismatch");
-    let (_, _, kind) = tokens(token(Some(key.proof(&app, "POST", "/oauth/token"))).await).await;
+    let (_, _, kind) = tokens(token(Some(proof(&key, &app, "POST", "/oauth/token"))).await).await;
     assert_eq!(kind, "DPoP");
 
     let r = app
