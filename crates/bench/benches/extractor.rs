@@ -39,7 +39,7 @@ const ISSUER: &str = "http://127.0.0.1:8080";
 /// A proof by `key` for `method` on Tessera's `path`, made now.
 fn proof(key: &ProofKey, method: &str, path: &str, access_token: Option<&str>) -> String {
     let now = SystemClock.now().as_secs();
-    proof(&key, method, &format!("{ISSUER}{path}"), now, access_token)
+    key.proof(method, &format!("{ISSUER}{path}"), now, access_token)
 }
 
 fn extractors(c: &mut Criterion) {
@@ -125,8 +125,8 @@ fn extractors(c: &mut Criterion) {
             .expect("valid")
         })
     });
-    let proof = proof(&key, "GET", "/auth/me", Some(&bound));
-    let (proof_signed, proof_sig) = proof.rsplit_once('.').expect("JWS");
+    let sample = proof(&key, "GET", "/auth/me", Some(&bound));
+    let (proof_signed, proof_sig) = sample.rsplit_once('.').expect("JWS");
     let proof_sig = URL_SAFE_NO_PAD.decode(proof_sig).expect("base64url");
     let jwk = key.jwk();
     let point = [
