@@ -90,7 +90,7 @@ async fn refused(r: Response, status: StatusCode, code: &str) -> Value {
 async fn bound_login(app: &TestApp, key: &ProofKey, username: &str) -> (String, String) {
     app.register(username, PASSWORD).await;
     let (access, refresh, kind) =
-        tokens(login_with(app, username, &[&proof(&key, app, "POST", "/auth/login")]).await).await;
+        tokens(login_with(app, username, &[&proof(key, app, "POST", "/auth/login")]).await).await;
     assert_eq!(kind, "DPoP");
     (access, refresh)
 }
