@@ -919,6 +919,20 @@ mod tests {
             ),
             (
                 SettingsArgs {
+                    dpop: Some("sometimes".into()),
+                    ..Default::default()
+                },
+                "TESSERA_DPOP",
+            ),
+            (
+                SettingsArgs {
+                    dpop_nonce: Some("yes please".into()),
+                    ..Default::default()
+                },
+                "TESSERA_DPOP_NONCE",
+            ),
+            (
+                SettingsArgs {
                     trusted_proxies: Some("10.0.0.0/33".into()),
                     ..Default::default()
                 },
