@@ -1,6 +1,8 @@
 //! The library's extractors, as a host app's handler meets them: [`Authenticated`] (signature and
 //! claims, no database) against the raw Ed25519 verification of the same token, and
-//! [`LiveSession`] (the same plus one store read, on SQLite).
+//! [`LiveSession`] (the same plus one store read, on SQLite); and `Authenticated` with a
+//! DPoP-bound token sent as `Authorization: DPoP` with a fresh ES256 proof (made outside the
+//! timing, as a client makes it), which adds one signature verification.
 //!
 //! `cargo bench -p tessera-bench --bench extractor`
 
@@ -11,14 +13,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey,
+};
 use axum::extract::FromRequestParts;
 use axum::http::{Request, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{Criterion, criterion_group, criterion_main};
-use tessera_core::{ClientInfo, Settings, Store, SystemClock, Tessera};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use tessera_core::{ClientInfo, Clock, DpopRequest, Settings, Store, SystemClock, Tessera};
 use tessera_http::{AppState, Authenticated, HttpConfig, LiveSession};
+use tessera_token::dpop_testing::ProofKey;
 
 /// Runs a future that never waits (the stateless extractor) to completion without a runtime.
 fn now_or_never<F: Future>(f: F) -> F::Output {
@@ -29,6 +34,14 @@ fn now_or_never<F: Future>(f: F) -> F::Output {
     }
 }
 
+const ISSUER: &str = "http://127.0.0.1:8080";
+
+/// A proof by `key` for `method` on Tessera's `path`, made now.
+fn proof(key: &ProofKey, method: &str, path: &str, access_token: Option<&str>) -> String {
+    let now = SystemClock.now().as_secs();
+    key.proof(method, &format!("{ISSUER}{path}"), now, access_token)
+}
+
 fn extractors(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,7 +50,8 @@ fn extractors(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let (state, token, der) = runtime.block_on(async {
+    let key = ProofKey::es256();
+    let (state, token, bound, der) = runtime.block_on(async {
         let store = Arc::new(
             tessera_store_sqlite::SqliteStore::connect(&url)
                 .await
@@ -46,7 +60,7 @@ fn extractors(c: &mut Criterion) {
         let tessera = Arc::new(
             Tessera::open(
                 store.clone(),
-                Settings::new("http://127.0.0.1:8080"),
+                Settings::new(ISSUER),
                 None,
                 Arc::new(SystemClock),
             )
@@ -61,9 +75,27 @@ fn extractors(c: &mut Criterion) {
             .login("bench", "bench password 1".into(), &ClientInfo::default())
             .await
             .expect("login");
-        let key = store.keys().await.expect("keys").remove(0);
-        let state = AppState::new(tessera, HttpConfig::new("http://127.0.0.1:8080"));
-        (state, issued.access_token, key.private.material)
+        let with_proof = ClientInfo {
+            dpop: Some(DpopRequest {
+                proof: Ok(proof(&key, "POST", "/auth/login", None)),
+                method: "POST".into(),
+                url: format!("{ISSUER}/auth/login"),
+            }),
+            ..ClientInfo::default()
+        };
+        let bound = tessera
+            .login("bench", "bench password 1".into(), &with_proof)
+            .await
+            .expect("bound login");
+        assert_eq!(bound.token_type, "DPoP");
+        let signing = store.keys().await.expect("keys").remove(0);
+        let state = AppState::new(tessera, HttpConfig::new(ISSUER));
+        (
+            state,
+            issued.access_token,
+            bound.access_token,
+            signing.private.material,
+        )
     });
     let (mut parts, ()) = Request::get("/auth/me")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -92,6 +124,45 @@ fn extractors(c: &mut Criterion) {
             ))
             .expect("valid")
         })
+    });
+    let sample = proof(&key, "GET", "/auth/me", Some(&bound));
+    let (proof_signed, proof_sig) = sample.rsplit_once('.').expect("JWS");
+    let proof_sig = URL_SAFE_NO_PAD.decode(proof_sig).expect("base64url");
+    let jwk = key.jwk();
+    let point = [
+        &[4u8][..],
+        &URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().expect("x"))
+            .expect("x"),
+        &URL_SAFE_NO_PAD
+            .decode(jwk["y"].as_str().expect("y"))
+            .expect("y"),
+    ]
+    .concat();
+    let proof_key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).expect("public key");
+    g.bench_function("raw_verify_P256_proof", |b| {
+        b.iter(|| {
+            proof_key
+                .verify_sig(black_box(proof_signed.as_bytes()), black_box(&proof_sig))
+                .expect("valid")
+        })
+    });
+    g.bench_function("Authenticated_DPoP", |b| {
+        b.iter_batched(
+            || {
+                Request::get("/auth/me")
+                    .header(header::AUTHORIZATION, format!("DPoP {bound}"))
+                    .header("dpop", proof(&key, "GET", "/auth/me", Some(&bound)))
+                    .body(())
+                    .expect("request")
+                    .into_parts()
+                    .0
+            },
+            |mut parts| {
+                now_or_never(Authenticated::from_request_parts(&mut parts, &state)).expect("valid")
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("LiveSession_sqlite", |b| {
         b.iter(|| {

@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Log in at the issuer, then call `GET`/`POST http://127.0.0.1:3001/api/notes` with
-//! `Authorization: Bearer <access token>`. After a logout the token is refused here within the
+//! `Authorization: Bearer <access token>`, or, for a session bound to a DPoP key (the browser
+//! client binds them by default), `Authorization: DPoP <access token>` and a `DPoP` proof whose
+//! `htu` is this service's URL (`NOTES_ORIGIN` plus the path). After a logout the token is refused here within the
 //! poll interval (5 s; `NOTES_REVOCATIONS_POLL`, e.g. `500ms`), and after `tessera keys rotate`
 //! tokens signed with the new key are accepted without a restart. `GET /healthz` reports the
 //! revocation list's freshness (`503` while stale: no poll has succeeded for 60 s, and tokens
@@ -20,7 +22,8 @@
 //! Settings (environment): `TESSERA_ISSUER` (or the first argument), `TESSERA_AUDIENCE`
 //! (default: the issuer), `TESSERA_ACCESS_TTL` (default `15m`, must match the issuer's),
 //! `TESSERA_REVOCATIONS_TOKEN` (unset: no revocation polling), `NOTES_REVOCATIONS_POLL`,
-//! `NOTES_BIND` (default `127.0.0.1:3001`).
+//! `NOTES_BIND` (default `127.0.0.1:3001`), `NOTES_ORIGIN` (the URL clients reach this service
+//! at, for DPoP proofs; default `http://` and the bound address).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tessera_verifier::dpop::{self, Presented};
 use tessera_verifier::{AccessClaims, RevocationsConfig, Verifier, VerifierConfig};
 use uuid::Uuid;
 
@@ -44,6 +48,7 @@ struct Note {
 #[derive(Clone)]
 struct Notes {
     verifier: Verifier,
+    origin: PublicOrigin,
     notes: Arc<Mutex<HashMap<Uuid, Vec<Note>>>>,
 }
 
@@ -53,27 +58,80 @@ impl FromRef<Notes> for Verifier {
     }
 }
 
-/// The caller, proven by a Bearer token that the verifier accepted: the whole integration with
-/// axum is this extractor.
+/// Where clients reach this service (`http://127.0.0.1:3001`): a DPoP proof's `htu` must be it
+/// plus the path, so a proof made for another service is refused here.
+#[derive(Clone)]
+struct PublicOrigin(String);
+
+impl FromRef<Notes> for PublicOrigin {
+    fn from_ref(state: &Notes) -> PublicOrigin {
+        state.origin.clone()
+    }
+}
+
+/// The caller, proven by an access token that the verifier accepted (`Bearer`, or `DPoP` with
+/// its proof): the whole integration with axum is this extractor.
 struct Caller(AccessClaims);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller
 where
     Verifier: FromRef<S>,
+    PublicOrigin: FromRef<S>,
 {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        let token = parts
+        let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("Bearer".into(), "a Bearer token is required"))?;
-        match Verifier::from_ref(state).verify(token).await {
+            .and_then(|v| v.to_str().ok());
+        let (token, presented) = match authorization.and_then(|v| v.split_once(' ')) {
+            Some(("Bearer", token)) => (token, Presented::Bearer),
+            Some(("DPoP", token)) => (
+                token,
+                Presented::Dpop {
+                    proof: dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes())),
+                    method: parts.method.as_str(),
+                    url: format!("{}{}", PublicOrigin::from_ref(state).0, parts.uri.path()),
+                },
+            ),
+            _ => {
+                return Err(unauthorized(
+                    "Bearer".into(),
+                    "invalid_token",
+                    "a Bearer token is required",
+                ));
+            }
+        };
+        let dpop_scheme = matches!(presented, Presented::Dpop { .. });
+        match Verifier::from_ref(state)
+            .verify_presented(token, &presented)
+            .await
+        {
             Ok(claims) => Ok(Self(claims)),
+            Err(
+                e
+                @ tessera_verifier::Error::InvalidToken(tessera_verifier::InvalidToken::DpopBound),
+            ) => Err(unauthorized(
+                dpop::challenge("invalid_token", &e.to_string()),
+                "invalid_token",
+                &e.to_string(),
+            )),
+            Err(e) if e.is_invalid_dpop_proof() || (dpop_scheme && e.is_invalid_token()) => {
+                let code = if e.is_invalid_token() {
+                    "invalid_token"
+                } else {
+                    "invalid_dpop_proof"
+                };
+                Err(unauthorized(
+                    dpop::challenge(code, &e.to_string()),
+                    code,
+                    &e.to_string(),
+                ))
+            }
             Err(e) if e.is_invalid_token() => Err(unauthorized(
                 format!("Bearer error=\"invalid_token\", error_description=\"{e}\""),
+                "invalid_token",
                 &e.to_string(),
             )),
             Err(e) => Err((
@@ -87,11 +145,11 @@ where
     }
 }
 
-fn unauthorized(challenge: String, description: &str) -> Response {
+fn unauthorized(challenge: String, code: &str, description: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, challenge)],
-        Json(serde_json::json!({"error": "invalid_token", "error_description": description})),
+        Json(serde_json::json!({"error": code, "error_description": description})),
     )
         .into_response()
 }
@@ -142,12 +200,13 @@ async fn healthz(State(state): State<Notes>) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn app(verifier: Verifier) -> Router {
+fn app(verifier: Verifier, origin: String) -> Router {
     Router::new()
         .route("/api/notes", get(list_notes).post(add_note))
         .route("/healthz", get(healthz))
         .with_state(Notes {
             verifier,
+            origin: PublicOrigin(origin),
             notes: Arc::default(),
         })
 }
@@ -196,11 +255,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::connect(config).await?;
     let bind = std::env::var("NOTES_BIND").unwrap_or_else(|_| "127.0.0.1:3001".into());
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    println!(
-        "notes_api on http://{} trusting {issuer} (revocation polling {polling})",
-        listener.local_addr()?
-    );
-    axum::serve(listener, app(verifier)).await?;
+    let addr = listener.local_addr()?;
+    let origin = std::env::var("NOTES_ORIGIN").unwrap_or_else(|_| format!("http://{addr}"));
+    println!("notes_api on {origin} trusting {issuer} (revocation polling {polling})");
+    axum::serve(listener, app(verifier, origin)).await?;
     Ok(())
 }
 
@@ -351,8 +409,9 @@ mod tests {
             let verifier = Verifier::connect(config).await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
+            let origin = base.clone();
             let server = tokio::spawn(async move {
-                axum::serve(listener, app(verifier)).await.unwrap();
+                axum::serve(listener, app(verifier, origin)).await.unwrap();
             });
             Self {
                 base,
@@ -380,6 +439,69 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_dpop_bound_token_is_accepted_only_with_a_proof_for_this_service() {
+        use tessera_token::dpop_testing::ProofKey;
+        let issuer = Issuer::start(now_clock()).await;
+        let api = NotesApi::start(issuer.verifier_config(Duration::from_secs(5))).await;
+        let key = ProofKey::es256();
+        let now = || SystemClock.now().as_secs();
+        let credentials = json!({"username": "dora", "password": "correct horse battery"});
+        issuer
+            .http
+            .post(format!("{}/auth/register", issuer.base))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap();
+        let login_url = format!("{}/auth/login", issuer.base);
+        let body: Value = issuer
+            .http
+            .post(&login_url)
+            .header("dpop", key.proof("POST", &login_url, now(), None))
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        let access = body["access_token"].as_str().unwrap();
+        let notes_url = format!("{}/api/notes", api.base);
+        let call = |scheme: &str, proof: Option<String>| {
+            let mut r = api
+                .http
+                .get(&notes_url)
+                .header("authorization", format!("{scheme} {access}"));
+            if let Some(p) = proof {
+                r = r.header("dpop", p);
+            }
+            r.send()
+        };
+        let proof = key.proof("GET", &notes_url, now(), Some(access));
+        assert_eq!(
+            call("DPoP", Some(proof.clone())).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let elsewhere = format!("{}/api/notes", issuer.base);
+        for (why, scheme, proof) in [
+            ("replayed", "DPoP", Some(proof)),
+            ("no proof", "DPoP", None),
+            (
+                "made for another service",
+                "DPoP",
+                Some(key.proof("GET", &elsewhere, now(), Some(access))),
+            ),
+            ("as Bearer", "Bearer", None),
+        ] {
+            let r = call(scheme, proof).await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{why}");
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            assert!(challenge.starts_with("DPoP error="), "{why}: {challenge}");
+        }
     }
 
     fn now_clock() -> ManualClock {

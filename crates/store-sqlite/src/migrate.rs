@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_accounts.sql"),
     include_str!("../migrations/0006_throttle.sql"),
     include_str!("../migrations/0007_events.sql"),
+    include_str!("../migrations/0008_dpop.sql"),
 ];
 
 /// How a migration run ended, when SQLite itself did not fail.

@@ -16,6 +16,8 @@ pub mod access_token;
 pub mod algorithm;
 mod crypto;
 pub mod dpop;
+#[cfg(any(test, feature = "test-support"))]
+pub mod dpop_testing;
 pub mod error;
 mod jwk;
 pub mod keys;

@@ -18,7 +18,10 @@ use tessera_core::ManualClock;
 use tessera_core::access_token::{self, AccessClaims};
 use tessera_core::keys::{KeySet, SigningAlg, StoredKey};
 use tessera_core::{Clock, SystemClock, Timestamp};
-use tessera_verifier::{Error, RevocationsConfig, StalePolicy, Verifier, VerifierConfig};
+use tessera_token::dpop_testing::ProofKey;
+use tessera_verifier::{
+    Error, InvalidToken, RevocationsConfig, StalePolicy, Verifier, VerifierConfig,
+};
 use uuid::Uuid;
 
 const SECRET: &str = "stand-in-revocations-secret-0123456789";
@@ -143,6 +146,7 @@ impl Issuer {
             sid,
             username: "alice".into(),
             client_id: "tessera".into(),
+            cnf: None,
         }
     }
 
@@ -661,4 +665,85 @@ async fn a_page_size_or_staleness_bound_that_cannot_work_is_refused() {
     ] {
         assert!(Verifier::connect(config).await.is_ok());
     }
+}
+
+/// A proof by `key` for `GET url` with `token`, made now.
+fn proof(key: &ProofKey, url: &str, token: &str) -> String {
+    key.proof("GET", url, SystemClock.now().as_secs(), Some(token))
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twice() {
+    use tessera_verifier::dpop::{InvalidProof, Presented};
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    let key = ProofKey::ed25519();
+    let claims = AccessClaims {
+        cnf: Some(access_token::Confirmation {
+            jkt: key.thumbprint(),
+        }),
+        ..issuer.claims(Uuid::new_v4())
+    };
+    let token = issuer.sign(&claims);
+    const URL: &str = "https://api.example/notes";
+    fn dpop<'a>(proof: Option<&'a str>, url: &str) -> Presented<'a> {
+        Presented::Dpop {
+            proof: proof.map(Ok),
+            method: "GET",
+            url: url.to_owned(),
+        }
+    }
+    let used = proof(&key, URL, &token);
+    assert_eq!(
+        verifier
+            .verify_presented(&token, &dpop(Some(&used), URL))
+            .await
+            .unwrap(),
+        claims
+    );
+    let refused = |e: Error| match e {
+        Error::InvalidDpopProof(why) => Some(why),
+        _ => None,
+    };
+    for (why, presented, want) in [
+        ("replayed", dpop(Some(&used), URL), InvalidProof::Replayed),
+        ("no proof", dpop(None, URL), InvalidProof::Missing),
+        (
+            "another URL",
+            dpop(Some(&proof(&key, URL, &token)), "https://api.example/admin"),
+            InvalidProof::WrongUrl,
+        ),
+        (
+            "another key",
+            dpop(Some(&proof(&ProofKey::ed25519(), URL, &token)), URL),
+            InvalidProof::WrongKey,
+        ),
+        (
+            "the hash of another token",
+            dpop(Some(&proof(&key, URL, "another.token")), URL),
+            InvalidProof::WrongAccessTokenHash,
+        ),
+    ] {
+        let e = verifier
+            .verify_presented(&token, &presented)
+            .await
+            .unwrap_err();
+        assert_eq!(refused(e), Some(want), "{why}");
+    }
+    // As Bearer, the bound token is refused; an unbound one is refused as DPoP.
+    let e = verifier.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(InvalidToken::DpopBound)),
+        "{e}"
+    );
+    let plain = issuer.sign(&issuer.claims(Uuid::new_v4()));
+    assert!(verifier.verify(&plain).await.is_ok());
+    let e = verifier
+        .verify_presented(&plain, &dpop(Some(&proof(&key, URL, &plain)), URL))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(InvalidToken::NotDpopBound)),
+        "{e}"
+    );
 }

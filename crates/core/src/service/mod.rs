@@ -13,6 +13,7 @@
 
 mod accounts;
 mod clients;
+mod dpop;
 mod events;
 mod keys;
 mod login;
@@ -33,7 +34,7 @@ pub use accounts::PasswordReset;
 pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
-use crate::access_token::{self, AccessClaims};
+use crate::access_token::{self, AccessClaims, Confirmation};
 use crate::device_token::{DeviceKey, DeviceToken};
 use crate::error::Error;
 use crate::events::EventSealer;
@@ -44,6 +45,7 @@ use crate::reset_token::ResetKey;
 use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
 use crate::time::{Clock, Timestamp};
+use tessera_token::dpop::{InvalidProof, JtiCache};
 
 const REFRESH_SECRET: &str = "refresh-token";
 
@@ -59,6 +61,8 @@ pub struct ClientInfo {
     /// body's `device_token`); any valid one for the account exempts it from the username's
     /// hold.
     pub device_tokens: Vec<String>,
+    /// The request's DPoP proof (`None`: no `DPoP` header), with what it must match.
+    pub dpop: Option<DpopRequest>,
 }
 
 impl std::fmt::Debug for ClientInfo {
@@ -67,8 +71,20 @@ impl std::fmt::Debug for ClientInfo {
             .field("ip", &self.ip)
             .field("user_agent", &self.user_agent)
             .field("device_tokens", &self.device_tokens.len())
+            .field("dpop", &self.dpop)
             .finish()
     }
+}
+
+/// A request's `DPoP` header and what a proof in it must match.
+#[derive(Clone, Debug)]
+pub struct DpopRequest {
+    /// The one proof ([`InvalidProof::Several`] for more than one header).
+    pub proof: Result<String, InvalidProof>,
+    /// The request method.
+    pub method: String,
+    /// The request's URL as the client sees it (the external origin plus the path).
+    pub url: String,
 }
 
 /// What a login or refresh hands back.
@@ -88,6 +104,9 @@ pub struct Issued {
     /// A login's new device token, for the client to present at its next login (`None` for a
     /// refresh).
     pub device_token: Option<DeviceToken>,
+    /// `DPoP` when the session is bound to a DPoP key (the access token then carries `cnf`),
+    /// else `Bearer`.
+    pub token_type: &'static str,
 }
 
 impl std::fmt::Debug for Issued {
@@ -124,6 +143,10 @@ pub struct Tessera {
     /// refuses.
     throttle_reported: Mutex<std::collections::HashMap<String, Timestamp>>,
     hasher: Hasher,
+    /// The key server nonces are MACs under (`None`: nonces are off).
+    dpop_nonce_key: Option<aws_lc_rs::hmac::Key>,
+    /// The `jti`s of DPoP proofs accepted on resource requests, per instance.
+    resource_jtis: JtiCache,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -143,7 +166,17 @@ impl Tessera {
         kek: Option<Kek>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
+        let secret = load_or_create_secret(
+            &*store,
+            kek.as_ref(),
+            REFRESH_SECRET,
+            RefreshKey::SECRET_LEN,
+        )
+        .await?;
+        let dpop_nonce_key = match settings.dpop_nonce {
+            true => Some(dpop::nonce_key(&*store, kek.as_ref()).await?),
+            false => None,
+        };
         let (refresh_key, reset_key, device_key) = (
             RefreshKey::new(&secret),
             ResetKey::new(&secret),
@@ -162,6 +195,8 @@ impl Tessera {
             event_sealer,
             throttle_reported: Mutex::default(),
             hasher: Hasher::new().await?,
+            dpop_nonce_key,
+            resource_jtis: JtiCache::default(),
         })
     }
 
@@ -216,6 +251,7 @@ impl Tessera {
             sid: record.id,
             username: record.username.clone(),
             client_id: record.client_id.clone(),
+            cnf: record.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
         };
         Ok(Issued {
             access_token: access_token::issue(&claims, &key.key)?,
@@ -227,25 +263,32 @@ impl Tessera {
                 .expires_at(&self.settings.lifetimes)
                 .since(now),
             device_token: None,
+            token_type: if record.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
         })
     }
 }
 
-async fn load_or_create_secret(store: &dyn Store, kek: Option<&Kek>) -> Result<Vec<u8>, Error> {
-    if store.secret(REFRESH_SECRET).await?.is_none() {
-        let fresh = SealedBlob::seal(
-            kek,
-            REFRESH_SECRET,
-            &random_bytes::<{ RefreshKey::SECRET_LEN }>()?,
-        )?;
-        store
-            .insert_secret_if_absent(REFRESH_SECRET, &fresh)
-            .await?;
+/// The named secret of `len` random bytes, created on first start.
+async fn load_or_create_secret(
+    store: &dyn Store,
+    kek: Option<&Kek>,
+    name: &str,
+    len: usize,
+) -> Result<Vec<u8>, Error> {
+    if store.secret(name).await?.is_none() {
+        let mut material = random_bytes::<64>()?.to_vec();
+        material.truncate(len);
+        let fresh = SealedBlob::seal(kek, name, &material)?;
+        store.insert_secret_if_absent(name, &fresh).await?;
     }
     // Read back: when instances start together, the first writer's secret is everyone's.
     let blob = store
-        .secret(REFRESH_SECRET)
+        .secret(name)
         .await?
-        .ok_or_else(|| Error::Internal("the refresh-token secret vanished".into()))?;
-    blob.open(kek, REFRESH_SECRET)
+        .ok_or_else(|| Error::Internal(format!("the secret {name} vanished").into()))?;
+    blob.open(kek, name)
 }

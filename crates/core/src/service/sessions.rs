@@ -74,6 +74,8 @@ impl Tessera {
         let cutoff = self.now().minus(retention);
         let ended = LiveBounds::at(cutoff, &self.settings.lifetimes);
         self.forget_quiet_failures().await?;
+        // Expired DPoP proof ids go with them: the table only ever holds a minute's worth.
+        self.store.delete_expired_dpop_jtis(self.now()).await?;
         Ok(self
             .store
             .delete_sessions(cutoff, ended.used_after, ended.created_after)

@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera::webhooks::{Webhook, spawn_sender};
 use tessera_core::events::{EventState, GIVE_UP_AFTER, WebhookSecret};
+use tessera_token::dpop_testing::ProofKey;
 
 use crate::helpers::*;
 
@@ -583,10 +584,62 @@ async fn two_instances_deliver_each_event_once(backend: Backend) {
     first.cleanup().await;
 }
 
+/// A refresh token used with another key's proof: `session.dpop_mismatch`, naming both keys,
+/// and the session goes on.
+async fn a_dpop_mismatch_reaches_the_receiver(backend: Backend) {
+    let Some(app) = spawn_admin_app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let sender = send_to(&app, &receiver);
+    app.register("dora", PASSWORD).await;
+    let issuer = app.tessera.settings().issuer.clone();
+    let now = || app.tessera.now().as_secs();
+    let (key, thief) = (ProofKey::es256(), ProofKey::es256());
+    let r = app
+        .http
+        .post(app.url("/auth/login"))
+        .header(
+            "dpop",
+            key.proof("POST", &format!("{issuer}/auth/login"), now(), None),
+        )
+        .json(&json!({"username": "dora", "password": PASSWORD, "delivery": "body"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let refresh = |proof: String| {
+        app.http
+            .post(app.url("/auth/refresh"))
+            .header("dpop", proof)
+            .json(&json!({"refresh_token": body["refresh_token"]}))
+            .send()
+    };
+    let url = format!("{issuer}/auth/refresh");
+    let r = refresh(thief.proof("POST", &url, now(), None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let sid = body["session_id"].as_str().unwrap();
+    let mismatch = receiver
+        .event("session.dpop_mismatch", "session_id", sid)
+        .await;
+    assert_eq!(mismatch.body["data"]["jkt"], key.thumbprint());
+    assert_eq!(mismatch.body["data"]["presented_jkt"], thief.thumbprint());
+    assert_eq!(mismatch.body["data"]["user_id"], app.user_id("dora").await);
+    let r = refresh(key.proof("POST", &url, now(), None)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the rightful holder goes on");
+    sender.abort();
+    app.cleanup().await;
+}
+
 on_both_backends!(
     every_action_reaches_the_receiver_signed_with_its_data,
     a_throttled_login_is_one_event_per_hold,
     a_failing_receiver_gets_retries_with_one_webhook_id_until_it_accepts,
     a_redirect_is_not_followed_and_a_day_of_failures_marks_the_event_failed,
     two_instances_deliver_each_event_once,
+    a_dpop_mismatch_reaches_the_receiver,
 );
