@@ -25,6 +25,7 @@ function client(server, clock, extra = {}) {
     document: null,
     retryDelaysMs: [1, 1],
     lockTimeoutMs: 50,
+    dpop: false,
     ...extra,
   });
 }
