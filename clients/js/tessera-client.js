@@ -30,7 +30,7 @@ import { renewal } from "./lib/renewal.js";
 import { cookieRequests } from "./lib/requests.js";
 import { openTabChannel } from "./lib/tab-channel.js";
 import { tabLock } from "./lib/tab-lock.js";
-import { TokenState } from "./lib/token-state.js";
+import { TokenState, isBoundTokenResponse } from "./lib/token-state.js";
 
 export { TesseraError, isTransient, sessionEndReason } from "./lib/errors.js";
 export {
@@ -194,6 +194,16 @@ export function createClient(options = {}) {
   const stopWaking = onPageWake(win, doc, renewer.renewIfStale);
 
   /**
+   * Ends the session in every tab, and resolves once its key is deleted.
+   * @param {import("./lib/errors.js").SessionEndReason} reason
+   */
+  async function endHere(reason) {
+    const jkt = tokens.status()?.keyThumbprint ?? null;
+    tokens.end(reason, { broadcast: true });
+    if (jkt !== null) await keys?.forget(jkt);
+  }
+
+  /**
    * @param {string} path
    * @param {RequestInit} [init]
    */
@@ -223,14 +233,19 @@ export function createClient(options = {}) {
         const key = keys ? await keys.generate() : null;
         if (keys && key === null) warnUnbound("IndexedDB cannot be opened here");
         const { body, arrival } = await requests.postCredentials("/auth/login", username, password, key);
-        if (key !== null) {
+        // A server with DPoP off ignores the proof: an unbound session keeps no key (and no
+        // earlier session's key may sign its refreshes).
+        const bound = key !== null && isBoundTokenResponse(body);
+        if (bound) {
           await keys?.keep(key).catch((error) => {
             // The session works in this page; other tabs and a reload will not find its key.
             console.warn("tessera-client: the device key could not be stored", error);
           });
+        } else {
+          await keys?.clear();
         }
         tokens.newEpoch();
-        tokens.acceptResponse(body, arrival, "login", key?.jkt ?? null);
+        tokens.acceptResponse(body, arrival, "login", bound ? key.jkt : null);
         return { session_id: tokens.sessionId ?? "", expires_in: (tokens.lifetimeMs ?? 0) / 1000 };
       });
     },
@@ -257,7 +272,7 @@ export function createClient(options = {}) {
       if (id === tokens.sessionId) {
         // This device's own session: the cookie is dead now, so clear it too.
         await withLock(requests.logout).catch(() => {});
-        tokens.end("revoked", { broadcast: true });
+        await endHere("revoked");
       }
     },
 
@@ -265,13 +280,13 @@ export function createClient(options = {}) {
       // Only a confirmed logout ends the session here: if the server was not told, the cookie
       // still works, and saying "signed out" would be a lie on a shared computer.
       await withLock(requests.logout);
-      tokens.end("logout", { broadcast: true });
+      await endHere("logout");
     },
 
     async logoutAll() {
       await authJson("/auth/logout-all", { method: "POST" });
       await withLock(requests.logout).catch(() => {}); // the session is revoked already; this clears the cookie
-      tokens.end("logout", { broadcast: true });
+      await endHere("logout");
     },
 
     async changePassword(currentPassword, newPassword) {
@@ -297,7 +312,7 @@ export function createClient(options = {}) {
       const check = await send(url("/auth/me"), { cache: "no-store" }, held).catch(() => null);
       if (check?.status === 401) {
         await withLock(requests.logout).catch(() => {}); // the session is revoked; clear the cookie
-        tokens.end("password_changed", { broadcast: true });
+        await endHere("password_changed");
       }
     },
 

@@ -39,6 +39,7 @@
  *   memory or storage, or null when it is gone.
  * @property {(jkt: string) => Promise<void>} forget Deletes the stored key if it is this one (a
  *   newer login's key in another tab is left alone). Never throws.
+ * @property {() => Promise<void>} clear Deletes the stored key, whichever it is. Never throws.
  * @property {(key: DeviceKey, target: ProofTarget) => Promise<string>} proof A fresh proof (new
  *   `jti`, current `iat`, the latest nonce of the target's origin).
  * @property {(key: DeviceKey, target: ProofTarget, send: (proof: string) => Promise<Response>) => Promise<Response>} send
@@ -106,6 +107,11 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
     async forget(jkt) {
       if (cached?.jkt === jkt) cached = null;
       await database.deleteIf(name, (value) => asDeviceKey(value)?.jkt === jkt).catch(() => {});
+    },
+
+    async clear() {
+      cached = null;
+      await database.deleteIf(name, () => true).catch(() => {});
     },
 
     async proof(key, { method, url, accessToken }) {

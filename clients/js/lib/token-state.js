@@ -69,6 +69,15 @@ class Listeners {
   }
 }
 
+/**
+ * True for a token response whose token is bound to the proof's key (`token_type: DPoP`); a
+ * server that ignores proofs (DPoP off) answers "Bearer", and the key is then not needed.
+ * @param {unknown} body
+ */
+export function isBoundTokenResponse(body) {
+  return isRecord(body) && typeof body.token_type === "string" && body.token_type.toLowerCase() === "dpop";
+}
+
 export class TokenState {
   /** @type {Clock} */
   #clock;
@@ -226,9 +235,7 @@ export class TokenState {
       throw new TesseraError("invalid_response", "The server's token response is malformed.");
     }
     const sessionId = typeof body.session_id === "string" ? body.session_id : null;
-    // A server that ignores proofs (DPoP off) answers "Bearer": the key is then not needed to use it.
-    const bound = typeof body.token_type === "string" && body.token_type.toLowerCase() === "dpop";
-    const token = { accessToken: body.access_token, jkt: bound ? jkt : null };
+    const token = { accessToken: body.access_token, jkt: isBoundTokenResponse(body) ? jkt : null };
     this.accept(token, expiryFrom(body.expires_in * 1000, arrival), sessionId, source);
   }
 

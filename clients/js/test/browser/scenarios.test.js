@@ -9,15 +9,18 @@ import {
   ACCESS_TTL_MS,
   artifactsDir,
   callRepeatedly,
+  ends,
+  hasToken,
   launchBrowser,
   openDemo,
   PASSWORD,
   registerUser,
   signIn,
   sleep,
-  startServer,
   uniqueUser,
+  unexpectedProblems,
   watch,
+  withServer,
 } from "./harness.js";
 
 const TEST_TIMEOUT = 90_000;
@@ -33,40 +36,9 @@ after(async () => {
   await browser?.close();
 });
 
-/**
- * Runs `body` with a fresh server and browser context, and tears both down.
- * @param {(env: { server: Awaited<ReturnType<typeof startServer>>, context: import("playwright-core").BrowserContext }) => Promise<void>} body
- * @param {{ width: number, height: number }} [viewport]
- */
-async function withServer(body, viewport = { width: 1280, height: 900 }) {
-  const server = await startServer();
-  const context = await browser.newContext({ viewport });
-  try {
-    await body({ server, context });
-  } catch (error) {
-    error.message += `\n--- server output ---\n${server.output().slice(-4000)}`;
-    throw error;
-  } finally {
-    await context.close();
-    await server.stop();
-  }
-}
-
-/** Waits in `page` until the client holds a token. */
-async function hasToken(page) {
-  await page.waitForFunction(() => window.tessera.status() !== null, null, { timeout: 5_000 });
-}
-
-/** Page errors other than the failed requests Chromium logs for expected 401s. */
-function unexpectedProblems(page) {
-  return page.problems.filter((p) => !p.includes("Failed to load resource"));
-}
-
-const ends = (page) => page.evaluate(() => window.__ends);
-
 describe("browser client against the tessera server", () => {
   it("keeps a page that calls every 300 ms for three lifetimes signed in without a failure", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -87,7 +59,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("lets four tabs share one refresh per lifetime with no 401 and no reuse", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -118,7 +90,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("ends the session in every other tab within 2 s of a logout in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -156,7 +128,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("reports 'revoked' when the session is revoked from the CLI", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       await watch(page);
@@ -176,7 +148,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("signs the other device out at its next refresh when the password is changed in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       // Two devices: two browser contexts, so two cookie jars and no tab hand-over between them.
       const otherContext = await browser.newContext();
       try {
@@ -220,7 +192,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("resets a forgotten password with a token from the CLI, signing every device out", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const username = await registerUser(server);
       const signedIn = await openDemo(context, server);
       await signIn(signedIn, username);
@@ -251,7 +223,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("keeps the refresh token from JavaScript and stays signed in across a reload", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       await signIn(page, username);
@@ -283,7 +255,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("survives a refresh whose answer is lost, through the grace window", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
 
@@ -319,7 +291,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("renews a token that expired while the tab slept before its first call", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -351,7 +323,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("shows the user, the token countdown, refreshes and sessions on the demo page", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await context.newPage();
       page.problems = [];
       page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
@@ -416,7 +388,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("logs no console error on a fresh visitor's first load", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await openDemo(context, server);
       assert.equal(await page.isVisible("[data-testid=login-form]"), true);
       assert.equal(await page.isHidden("#notice"), true, "no notice");
@@ -430,7 +402,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("says which origin is allowed when the page's origin is not", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser, async ({ server, context }) => {
       const page = await context.newPage();
       const elsewhere = server.origin.replace("127.0.0.1", "localhost");
       await page.goto(`${elsewhere}/?autocall=0`);
@@ -445,6 +417,7 @@ describe("browser client against the tessera server", () => {
 
   it("keeps the sessions table and its Revoke button on a 390 px screen", { timeout: TEST_TIMEOUT }, async () => {
     await withServer(
+      browser,
       async ({ server, context }) => {
         const username = await registerUser(server);
         // A second session, so the list has a Revoke button besides "Sign out here".
@@ -469,7 +442,7 @@ describe("browser client against the tessera server", () => {
         await revoke.click();
         await page.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 1);
       },
-      { width: 390, height: 844 },
+      { viewport: { width: 390, height: 844 } },
     );
   });
 });
