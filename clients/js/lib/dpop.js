@@ -43,8 +43,10 @@
  * @property {(key: DeviceKey, target: ProofTarget) => Promise<string>} proof A fresh proof (new
  *   `jti`, current `iat`, the latest nonce of the target's origin).
  * @property {(key: DeviceKey, target: ProofTarget, send: (proof: string) => Promise<Response>) => Promise<Response>} send
- *   Sends a request with a fresh proof in its `DPoP` header, remembers the nonce the answer
- *   carries, and when the answer asks for a nonce, sends it once more with a new proof holding it.
+ *   Sends a request with a fresh proof in its `DPoP` header and remembers the nonce the answer
+ *   carries. When the answer asks for a nonce, or refuses the proof while its `Date` shows this
+ *   device's clock far enough off to explain it, sends it once more with a new proof that holds
+ *   the nonce and counts `iat` on the server's clock.
  */
 
 const DB_NAME = "tessera-dpop";
@@ -71,6 +73,13 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
   /** The latest `DPoP-Nonce` per origin (RFC 9449 §8: the server may change it on any answer). */
   /** @type {Map<string, string>} */
   const nonces = new Map();
+  /**
+   * Seconds the server's clock is ahead of this device's, per origin: learned only from an answer
+   * that refused a proof, and used only for `iat` (the server checks it against its own clock; a
+   * device clock a minute off would otherwise make every proof fail).
+   * @type {Map<string, number>}
+   */
+  const offsets = new Map();
 
   return {
     async generate() {
@@ -123,7 +132,7 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
         jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
         htm: method.toUpperCase(),
         htu,
-        iat: Math.floor(clock.wall() / 1000),
+        iat: Math.floor(clock.wall() / 1000) + (offsets.get(target.origin) ?? 0),
         ...(accessToken === undefined ? {} : { ath: await sha256(subtle, accessToken) }),
         ...(nonce === undefined ? {} : { nonce }),
       };
@@ -135,31 +144,62 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
 
     async send(key, target, send) {
       const origin = new URL(target.url).origin;
-      const used = nonces.get(origin);
+      const usedNonce = nonces.get(origin);
+      const usedOffset = offsets.get(origin) ?? 0;
       const first = await send(await this.proof(key, target));
       const nonce = first.headers.get("DPoP-Nonce");
-      if (nonce === null || nonce === "") return first;
-      nonces.set(origin, nonce);
-      // One retry per request, and only with a nonce the refused proof did not carry: never a loop.
-      if (nonce === used || !(await asksForNonce(first))) return first;
-      return send(await this.proof(key, target));
+      if (nonce !== null && nonce !== "") nonces.set(origin, nonce);
+      const error = await proofError(first);
+      // One retry per request, and only with something the refused proof lacked: never a loop.
+      let retry = error === "use_dpop_nonce" && nonce !== null && nonce !== "" && nonce !== usedNonce;
+      if (error === "invalid_dpop_proof") {
+        const offset = serverClockOffset(first, clock);
+        if (offset !== null && Math.abs(offset - usedOffset) >= SKEW_WORTH_FIXING_S) {
+          offsets.set(origin, offset);
+          retry = true;
+        }
+      }
+      return retry ? send(await this.proof(key, target)) : first;
     },
   };
 }
 
 /**
- * True when the answer asks for a proof with the server's nonce (RFC 9449 §8, §9).
- * @param {Response} response
+ * Smaller differences between the clocks do not explain a refused proof: the server allows a few
+ * seconds of leeway into the future and a minute into the past.
  */
-async function asksForNonce(response) {
-  if (response.status !== 400 && response.status !== 401) return false;
-  if ((response.headers.get("WWW-Authenticate") ?? "").includes("use_dpop_nonce")) return true;
-  try {
-    const body = await response.clone().json();
-    return typeof body === "object" && body !== null && body.error === "use_dpop_nonce";
-  } catch {
-    return false;
+const SKEW_WORTH_FIXING_S = 5;
+
+/**
+ * The answer's complaint about the proof, from the `WWW-Authenticate` challenge of a resource
+ * server (RFC 9449 §7.1) or the JSON `error` of Tessera's own endpoints, or null.
+ * @param {Response} response
+ * @returns {Promise<"use_dpop_nonce" | "invalid_dpop_proof" | null>}
+ */
+async function proofError(response) {
+  if (response.status !== 400 && response.status !== 401) return null;
+  const challenge = response.headers.get("WWW-Authenticate") ?? "";
+  /** @type {unknown} */
+  let error = /error="(use_dpop_nonce|invalid_dpop_proof)"/.exec(challenge)?.[1];
+  if (error === undefined) {
+    try {
+      error = (await response.clone().json())?.error;
+    } catch {
+      return null;
+    }
   }
+  return error === "use_dpop_nonce" || error === "invalid_dpop_proof" ? error : null;
+}
+
+/**
+ * Whole seconds from this device's clock to the server's, by the answer's `Date` (readable on the
+ * same origin, or when the server exposes it), or null without one.
+ * @param {Response} response
+ * @param {Clock} clock
+ */
+function serverClockOffset(response, clock) {
+  const date = Date.parse(response.headers.get("Date") ?? "");
+  return Number.isNaN(date) ? null : Math.round((date - clock.wall()) / 1000);
 }
 
 /**

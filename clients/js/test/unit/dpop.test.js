@@ -236,6 +236,50 @@ describe("server nonces", () => {
   });
 });
 
+describe("a device clock that is off", () => {
+  for (const [name, offMs] of [
+    ["ahead", 5 * 60_000],
+    ["behind", -3 * 60_000],
+  ]) {
+    it(`signs on the server's time once a proof was refused for a clock ${name}`, async () => {
+      const server = fakeServer();
+      server.clock = fakeClock();
+      const clock = fakeClock();
+      clock.wallNow += offMs;
+      const tessera = client(server, clock, fakeIndexedDB());
+      await tessera.login("ada", "correct horse");
+      const logins = proofsTo(server, "/auth/login");
+      assert.equal(logins.length, 2, "one refusal, one retry");
+      assert.equal(logins[0].payload.iat, Math.floor(clock.wallNow / 1000));
+      assert.ok(Math.abs(logins[1].payload.iat - server.clock.wallNow / 1000) <= 1, "the retry's iat is the server's time");
+      clock.advance(1_600);
+      server.clock.advance(1_600);
+      assert.equal((await tessera.fetch(`${ORIGIN}/auth/me`)).status, 200);
+      assert.equal(server.refreshCount(), 1, "later proofs are right the first time");
+    });
+  }
+
+  it("does not retry a refused proof that the clocks do not explain", async () => {
+    const server = fakeServer();
+    server.clock = fakeClock();
+    const clock = fakeClock();
+    let logins = 0;
+    const realAnswer = server.answer;
+    server.answer = async (input, init) => {
+      if (!String(input).endsWith("/auth/login")) return realAnswer(input, init);
+      logins += 1;
+      return new Response(JSON.stringify({ error: "invalid_dpop_proof" }), { status: 400 });
+    };
+    const tessera = client(server, clock, fakeIndexedDB());
+    await assert.rejects(tessera.login("ada", "correct horse"), { code: "invalid_dpop_proof" });
+    assert.equal(logins, 1);
+    // Control: the same refusal with the device's clock a minute off is retried, once.
+    clock.wallNow += 60_000;
+    await assert.rejects(tessera.login("ada", "correct horse"), { code: "invalid_dpop_proof" });
+    assert.equal(logins, 3);
+  });
+});
+
 describe("the key and the session end together", () => {
   it("deletes the key at logout", async () => {
     const server = fakeServer();

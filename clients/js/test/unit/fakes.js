@@ -51,6 +51,8 @@ const json = (status, body, headers = {}) =>
  * (`server.boundTo`); its refreshes need a proof by that key and its tokens go as `DPoP` with a
  * proof covering them (`ath`). `server.nonce` (login and refresh) and `server.resourceNonce`
  * (resource calls), when set, must be in the proofs. Each call records its decoded `proof`.
+ * With `server.clock` set (the server's own), answers carry `Date` and a proof's `iat` must be
+ * within a minute in the past and 5 s in the future of it, as the real server's leeway allows.
  */
 export function fakeServer({ expiresIn = 2 } = {}) {
   const server = {
@@ -72,6 +74,8 @@ export function fakeServer({ expiresIn = 2 } = {}) {
     resourceNonce: null,
     /** A server with DPoP off: proofs are ignored and tokens are Bearer. */
     ignoresProofs: false,
+    /** The server's clock (`fakeClock()`), or null: no `Date`, no `iat` check. */
+    clock: null,
     refreshCount() {
       return server.calls.filter((c) => c.path === "/auth/refresh").length;
     },
@@ -87,7 +91,14 @@ export function fakeServer({ expiresIn = 2 } = {}) {
         session_id: server.sessionId,
       });
     },
-    async fetch(input, init = {}) {
+    async fetch(input, init) {
+      const response = await server.answer(input, init);
+      if (server.clock && response.type !== "error") {
+        response.headers.set("Date", new Date(Math.floor(server.clock.wall() / 1000) * 1000).toUTCString());
+      }
+      return response;
+    },
+    async answer(input, init = {}) {
       const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
       const url = new URL(href);
       const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
@@ -176,6 +187,10 @@ export function fakeServer({ expiresIn = 2 } = {}) {
       const key = createPublicKey({ key: jwk, format: "jwk" });
       if (!verify("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }, signature)) return refuse("invalid_dpop_proof");
       if (payload.htm !== method || payload.htu !== url || typeof payload.iat !== "number") return refuse("invalid_dpop_proof");
+      if (server.clock) {
+        const age = server.clock.wall() / 1000 - payload.iat;
+        if (age > 65 || age < -5) return refuse("invalid_dpop_proof");
+      }
       if (typeof payload.jti !== "string" || server.seenJti.has(payload.jti)) return refuse("invalid_dpop_proof");
       const ath = accessToken === undefined ? undefined : createHash("sha256").update(accessToken).digest("base64url");
       if (payload.ath !== ath) return refuse("invalid_dpop_proof");
@@ -196,6 +211,7 @@ export function fakeServer({ expiresIn = 2 } = {}) {
     },
   };
   server.fetch = server.fetch.bind(server);
+  server.answer = server.answer.bind(server);
   return server;
 }
 
