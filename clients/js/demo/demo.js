@@ -42,7 +42,8 @@ const ERROR_MESSAGES = {
   csrf_rejected: "The server refused this page's origin (check TESSERA_ALLOWED_ORIGINS).",
   network_error: "The server could not be reached.",
   invalid_reset_token: "That reset token is used, expired, replaced by a newer one, or unknown.",
-  invalid_dpop_proof: "The server refused this device's proof of its key (is this computer's clock right?).",
+  invalid_dpop_proof:
+    "The server wants a proof of this device's key and refused this one (this browser may lack WebCrypto or IndexedDB).",
 };
 
 const tessera = createClient({ baseUrl: "" });

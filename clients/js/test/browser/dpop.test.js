@@ -326,6 +326,26 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
     });
   });
 
+  it("signs in and keeps refreshing with the device's clock five minutes ahead", { timeout: TEST_TIMEOUT }, async (t) => {
+    await withServer(browser, async ({ server, context }) => {
+      await context.addInitScript(() => {
+        const now = Date.now.bind(Date);
+        Date.now = () => now() + 5 * 60_000;
+      });
+      const page = await openDemo(context, server);
+      const responses = await watch(page);
+      await signIn(page, await registerUser(server));
+      assert.ok(await page.evaluate(() => window.tessera.status()?.keyThumbprint), "the session is bound");
+      const results = await callRepeatedly(page, { everyMs: 300, forMs: 2.5 * ACCESS_TTL_MS });
+      const refused = responses.filter((r) => r.status === 400 || r.status === 401);
+      t.diagnostic(`refused: ${refused.map((r) => `${r.path} ${r.status}`).join(", ") || "none"}`);
+      assert.deepEqual(results.filter((r) => r !== 200), []);
+      assert.ok(responses.some((r) => r.path === "/auth/refresh" && r.status === 200));
+      assert.ok(refused.length <= 1, "one refused proof at most: later ones count on the server's time");
+      assert.deepEqual(await ends(page), []);
+    });
+  });
+
   it("follows the server's nonces through login and refreshes", { timeout: TEST_TIMEOUT }, async (t) => {
     await withServer(
       browser,
