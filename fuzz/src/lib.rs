@@ -110,6 +110,7 @@ pub fn claims() -> AccessClaims {
         sid: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003),
         username: "alice".into(),
         client_id: "tessera".into(),
+        cnf: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn access_tokens(c: &mut Criterion) {
         sid: Uuid::new_v4(),
         username: "bench-user-0".into(),
         client_id: "tessera".into(),
+        cnf: None,
     };
     let rng = SystemRandom::new();
     for alg in [

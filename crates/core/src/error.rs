@@ -21,6 +21,9 @@ pub enum RefreshRejection {
     /// The token belongs to a session of another OAuth client (only `POST /oauth/token`
     /// checks): nothing changed.
     ClientMismatch,
+    /// The session is bound to a DPoP key and the proof was made by another key: nothing
+    /// changed (the rightful holder keeps working).
+    DpopMismatch,
 }
 
 impl RefreshRejection {
@@ -33,6 +36,7 @@ impl RefreshRejection {
             Self::Expired => "expired",
             Self::Reused => "reused",
             Self::ClientMismatch => "client_mismatch",
+            Self::DpopMismatch => "dpop_mismatch",
         }
     }
 }
@@ -58,6 +62,9 @@ pub enum Error {
     /// The refresh token was refused.
     #[error("refresh token refused: {}", .0.as_str())]
     InvalidRefreshToken(RefreshRejection),
+    /// A DPoP proof was needed and is missing or invalid (or lacks a current server nonce).
+    #[error("{0}")]
+    InvalidDpopProof(tessera_token::dpop::InvalidProof),
     /// The user is disabled. Only said after a right password, so it reveals nothing to a guesser.
     #[error("this account is disabled")]
     AccountDisabled,

@@ -49,14 +49,15 @@ pub use hasher::Hasher;
 pub use keys::{KEY_RELOAD_INTERVAL, Kek, KeyReport, KeyRing, SealedBlob, SigningAlg, StoredKey};
 pub use rules::{CurrentRotation, Lifetimes, LiveBounds};
 pub use service::{
-    ClientCredentials, ClientInfo, ClientSecret, Introspection, Issued, PasswordReset, Revocations,
-    SessionInfo, Tessera,
+    ClientCredentials, ClientInfo, ClientSecret, DpopRequest, Introspection, Issued, PasswordReset,
+    Revocations, SessionInfo, Tessera,
 };
-pub use settings::Settings;
+pub use settings::{DpopPolicy, Settings};
 pub use store::{
     BUILTIN_CLIENT_ID, ClientKind, ClientRecord, PoolStatus, SessionRecord, Store, User,
     UserSummary, revocation_page_start,
 };
+pub use tessera_token::dpop;
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };

@@ -95,6 +95,7 @@ impl LiveBounds {
 ///    AND revoked_at IS NULL
 ///    AND last_used_at > :live.used_after AND created_at > :live.created_after
 ///    AND (:client_id IS NULL OR client_id = :client_id)
+///    AND (dpop_jkt IS NULL OR dpop_jkt = :dpop_jkt)
 /// ```
 ///
 /// which matches exactly the sessions for which `decide` answers `Rotate` (not revoked, not
@@ -102,6 +103,8 @@ impl LiveBounds {
 /// agree. When it matches nothing, nothing changed and the service runs `decide`. `client_id`
 /// is the OAuth token endpoint's extra condition ([`CurrentRotation::for_client`]): a session of
 /// another client is never rotated there, and the slow path refuses it before `decide`.
+/// `dpop_jkt` keeps a session bound to a DPoP key off the fast path unless the request's proof
+/// is by that key: the slow path then judges the proof before rules 3–5.
 #[derive(Clone, Copy, Debug)]
 pub struct CurrentRotation<'a> {
     /// The session.
@@ -118,6 +121,9 @@ pub struct CurrentRotation<'a> {
     pub live: LiveBounds,
     /// When set, the session must belong to this OAuth client.
     pub client_id: Option<&'a str>,
+    /// The session must be bound to no DPoP key, or to this one (the key of the request's
+    /// valid proof).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl<'a> CurrentRotation<'a> {
@@ -138,12 +144,18 @@ impl<'a> CurrentRotation<'a> {
             now,
             live: LiveBounds::at(now, lifetimes),
             client_id: None,
+            dpop_jkt: None,
         }
     }
 
     /// The same rotation, only if the session belongs to the OAuth client `client_id`.
     pub fn for_client(self, client_id: Option<&'a str>) -> Self {
         Self { client_id, ..self }
+    }
+
+    /// The same rotation, only if the session is unbound or bound to the key `dpop_jkt`.
+    pub fn for_dpop_key(self, dpop_jkt: Option<&'a str>) -> Self {
+        Self { dpop_jkt, ..self }
     }
 }
 

@@ -30,6 +30,41 @@ pub struct Settings {
     /// How long a password-reset token stays usable. Defaults to
     /// [`Settings::DEFAULT_PASSWORD_RESET_TTL`].
     pub password_reset_ttl: Duration,
+    /// Whether sessions may be bound to a DPoP key (RFC 9449). Defaults to
+    /// [`DpopPolicy::Allowed`].
+    pub dpop: DpopPolicy,
+    /// Whether DPoP proofs at login, refresh and the token endpoint must carry a current server
+    /// nonce (RFC 9449 §8). Defaults to `false`.
+    pub dpop_nonce: bool,
+}
+
+/// Whether a session may, must or cannot be bound to a DPoP key (`TESSERA_DPOP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DpopPolicy {
+    /// The `DPoP` header is ignored: no session is bound.
+    Off,
+    /// A login or token request with a proof binds its session.
+    Allowed,
+    /// Every login must carry a proof.
+    Required,
+}
+
+impl DpopPolicy {
+    /// The setting's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Allowed => "allowed",
+            Self::Required => "required",
+        }
+    }
+
+    /// The policy with this setting value.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Off, Self::Allowed, Self::Required]
+            .into_iter()
+            .find(|p| p.as_str() == value)
+    }
 }
 
 impl Settings {
@@ -60,6 +95,8 @@ impl Settings {
             registration_open: true,
             throttle: ThrottlePolicy::default(),
             password_reset_ttl: Self::DEFAULT_PASSWORD_RESET_TTL,
+            dpop: DpopPolicy::Allowed,
+            dpop_nonce: false,
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct SessionRecord {
     /// The OAuth client the session belongs to ([`BUILTIN_CLIENT_ID`] unless the login named
     /// another).
     pub client_id: String,
+    /// The RFC 7638 thumbprint of the DPoP key the session is bound to, if it is.
+    pub dpop_jkt: Option<String>,
 }
 
 impl SessionRecord {
@@ -358,6 +360,18 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction. Returns how many sessions it revoked, or `None` when there is no such
     /// client or it was already removed (then nothing changed).
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError>;
+
+    /// Records the id of an accepted DPoP proof (see [`tessera_token::dpop::jti_id`]) until
+    /// `expires_at`. Returns `false`, and changes nothing, when the id is recorded and unexpired
+    /// at `now`: the proof is a replay. Atomic across instances sharing the database.
+    async fn insert_dpop_jti(
+        &self,
+        id: u128,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the proof ids that expired before `now`. Returns how many.
+    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Every signing key.
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;

@@ -6,7 +6,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::{Error, ErrorChain, RefreshRejection};
+use tessera_core::dpop::{self, InvalidProof};
+use tessera_core::{Error, ErrorChain, InvalidToken, RefreshRejection};
 
 /// Everything an endpoint can answer with instead of success.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub enum ApiError {
     MissingBearer,
     /// The admin secret is missing, wrong, or was sent outside the `Authorization` header.
     AdminUnauthorized(&'static str),
+    /// A login's DPoP proof is missing (DPoP required), invalid, or lacks a current nonce:
+    /// `400`, as an authorization server answers (RFC 9449 §5).
+    LoginDpopProof(InvalidProof),
     /// No route.
     NotFound,
     /// A route, but not for this method.
@@ -87,6 +91,12 @@ impl ApiError {
                     "invalid_refresh_token",
                     refresh_description(*r).to_owned(),
                     Some(r.as_str()),
+                ),
+                Error::InvalidDpopProof(why) => (
+                    StatusCode::UNAUTHORIZED,
+                    why.error_code(),
+                    why.to_string(),
+                    None,
                 ),
                 Error::AccountDisabled => (
                     StatusCode::FORBIDDEN,
@@ -155,6 +165,12 @@ impl ApiError {
                 (*m).to_owned(),
                 None,
             ),
+            Self::LoginDpopProof(why) => (
+                StatusCode::BAD_REQUEST,
+                why.error_code(),
+                why.to_string(),
+                None,
+            ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -195,6 +211,14 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }
             }
+            Self::Core(Error::InvalidToken(
+                m @ (InvalidToken::DpopBound | InvalidToken::NotDpopBound),
+            )) => {
+                insert_dpop_challenge(headers, "invalid_token", &m.to_string());
+            }
+            Self::Core(Error::InvalidDpopProof(why)) => {
+                insert_dpop_challenge(headers, why.error_code(), &why.to_string());
+            }
             Self::Core(Error::InvalidToken(m)) => {
                 // The descriptions are our own static ASCII texts, without quotes.
                 let challenge =
@@ -216,6 +240,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `WWW-Authenticate: DPoP error="…", algs="ES256 EdDSA"` (RFC 9449 §7.1). The descriptions are
+/// our own static ASCII texts, without quotes.
+fn insert_dpop_challenge(headers: &mut axum::http::HeaderMap, code: &str, description: &str) {
+    if let Ok(v) = HeaderValue::from_str(&dpop::challenge(code, description)) {
+        headers.insert(header::WWW_AUTHENTICATE, v);
+    }
+}
+
 fn refresh_description(r: RefreshRejection) -> &'static str {
     match r {
         RefreshRejection::Missing => "no refresh token was sent",
@@ -226,6 +258,9 @@ fn refresh_description(r: RefreshRejection) -> &'static str {
             "the refresh token was already used; the session has been revoked"
         }
         RefreshRejection::ClientMismatch => "the refresh token was issued to another client",
+        RefreshRejection::DpopMismatch => {
+            "the session is bound to another DPoP key; nothing was changed"
+        }
     }
 }
 
@@ -248,6 +283,8 @@ pub enum OAuthError {
     InvalidGrant(RefreshRejection),
     /// `400 unsupported_grant_type`.
     UnsupportedGrantType(String),
+    /// `400 invalid_dpop_proof` or `400 use_dpop_nonce` (RFC 9449 §5, §8).
+    InvalidDpopProof(InvalidProof),
     /// Anything else, answered as everywhere in Tessera.
     Api(ApiError),
 }
@@ -261,6 +298,7 @@ impl OAuthError {
             }
             Error::InvalidRefreshToken(r) => Self::InvalidGrant(r),
             Error::InvalidClient => Self::InvalidClient { basic },
+            Error::InvalidDpopProof(why) => Self::InvalidDpopProof(why),
             Error::InvalidRequest(m) => Self::InvalidRequest(m),
             other => Self::Api(ApiError::Core(other)),
         }
@@ -297,6 +335,12 @@ impl IntoResponse for OAuthError {
             Self::UnsupportedGrantType(m) => {
                 (StatusCode::BAD_REQUEST, "unsupported_grant_type", m, None)
             }
+            Self::InvalidDpopProof(why) => (
+                StatusCode::BAD_REQUEST,
+                why.error_code(),
+                why.to_string(),
+                None,
+            ),
         };
         let mut response = (
             status,

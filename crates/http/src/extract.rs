@@ -4,11 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
-use tessera_core::{AccessClaims, ClientInfo, Error, InvalidToken};
+use tessera_core::dpop::{self, Presented};
+use tessera_core::{AccessClaims, ClientInfo, DpopPolicy, DpopRequest, Error, InvalidToken};
 
 use crate::error::ApiError;
 use crate::{AppState, HttpConfig};
@@ -74,6 +75,38 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// The Bearer token of a request. A missing header (or another scheme) is `MissingBearer`;
 /// several `Authorization` headers or a malformed one is an invalid token.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let (scheme, token) = authorization(headers)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingBearer);
+    }
+    valid_token(token)
+}
+
+/// The access token of a request and how it came: `Authorization: Bearer`, or
+/// `Authorization: DPoP` with the request's `DPoP` proof (RFC 9449 §7.1). A missing header (or
+/// another scheme) is `MissingBearer`; several `Authorization` headers or a malformed one is an
+/// invalid token.
+pub fn access_token<'a>(
+    parts: &'a Parts,
+    app: &'a AppState,
+) -> Result<(&'a str, Presented<'a>), ApiError> {
+    let (scheme, token) = authorization(&parts.headers)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok((valid_token(token)?, Presented::Bearer));
+    }
+    if !scheme.eq_ignore_ascii_case("dpop") {
+        return Err(ApiError::MissingBearer);
+    }
+    let presented = Presented::Dpop {
+        proof: dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes())),
+        method: parts.method.as_str(),
+        url: request_url(parts, app),
+    };
+    Ok((valid_token(token)?, presented))
+}
+
+/// The `Authorization` header's scheme and credentials.
+fn authorization(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::MissingBearer);
@@ -85,14 +118,34 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| invalid(InvalidToken::MalformedAuthorization))?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MissingBearer);
-    }
+    Ok(value.split_once(' ').unwrap_or((value, "")))
+}
+
+fn valid_token(token: &str) -> Result<&str, ApiError> {
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(invalid(InvalidToken::MalformedBearer));
+        return Err(ApiError::Core(Error::InvalidToken(
+            InvalidToken::MalformedBearer,
+        )));
     }
     Ok(token)
+}
+
+/// The request's URL as the client sees it, for a DPoP proof's `htu`: the issuer's origin and
+/// the path the request was sent to (before any `nest` stripped a prefix), without the query.
+fn request_url(parts: &Parts, app: &AppState) -> String {
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(parts.uri.path(), |u| u.0.path());
+    format!("{}{path}", origin(&app.tessera.settings().issuer))
+}
+
+/// The origin of a URL: `https://auth.example/tenant` → `https://auth.example`.
+fn origin(url: &str) -> &str {
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    url[host_start..]
+        .find('/')
+        .map_or(url, |end| &url[..host_start + end])
 }
 
 /// Claims of a valid access token, checked without touching the database (signature, header,
@@ -152,7 +205,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
-        Ok(Self(app.tessera.verify(bearer(&parts.headers)?)?))
+        let (token, presented) = access_token(parts, &app)?;
+        Ok(Self(app.tessera.verify_presented(token, &presented)?))
     }
 }
 
@@ -213,8 +267,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
+        let (token, presented) = access_token(parts, &app)?;
         Ok(Self(
-            app.tessera.verify_live(bearer(&parts.headers)?).await?,
+            app.tessera.verify_live_presented(token, &presented).await?,
         ))
     }
 }
@@ -294,7 +349,19 @@ where
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Self(ClientInfo { ip, user_agent }))
+        let dpop = (app.tessera.settings().dpop != DpopPolicy::Off)
+            .then(|| dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes())))
+            .flatten()
+            .map(|proof| DpopRequest {
+                proof: proof.map(str::to_owned),
+                method: parts.method.as_str().to_owned(),
+                url: request_url(parts, &app),
+            });
+        Ok(Self(ClientInfo {
+            ip,
+            user_agent,
+            dpop,
+        }))
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn login(
     State(app): State<AppState>,
     Client(client): Client,
     JsonBody(creds): JsonBody<Credentials>,
-) -> Result<Response, ApiError> {
+) -> Response {
     let issued = app
         .tessera
         .login_for(
@@ -54,8 +54,24 @@ pub async fn login(
             creds.client_id.as_deref(),
             &client,
         )
-        .await?;
-    Ok(token_response(&app.config, issued, creds.delivery))
+        .await
+        .map_err(|e| match e {
+            Error::InvalidDpopProof(why) => ApiError::LoginDpopProof(why),
+            other => ApiError::Core(other),
+        });
+    let response = issued.map(|i| token_response(&app.config, i, creds.delivery));
+    with_dpop_nonce(&app, response.into_response())
+}
+
+/// Adds the current server nonce (`DPoP-Nonce`, RFC 9449 §8) to an answer of an endpoint that
+/// takes proofs, when nonces are on: the client's next proof carries it.
+pub(crate) fn with_dpop_nonce(app: &AppState, mut response: Response) -> Response {
+    if let Some(nonce) = app.tessera.dpop_nonce()
+        && let Ok(v) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert("dpop-nonce", v);
+    }
+    response
 }
 
 /// Where a refresh or logout found its token.
@@ -90,13 +106,23 @@ pub async fn refresh(
     Client(client): Client,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<RefreshBody>,
+) -> Response {
+    let response = refresh_answer(&app, &client, &headers, body).await;
+    with_dpop_nonce(&app, response.into_response())
+}
+
+async fn refresh_answer(
+    app: &AppState,
+    client: &tessera_core::ClientInfo,
+    headers: &HeaderMap,
+    body: Option<RefreshBody>,
 ) -> Result<Response, ApiError> {
-    let presented = presented_token(&app, &headers, body)?;
+    let presented = presented_token(app, headers, body)?;
     let (token, delivery) = match &presented {
         Presented::Body(t) => (t.as_deref(), Delivery::Body),
         Presented::Cookie(t) => (t.as_deref(), Delivery::Cookie),
     };
-    match app.tessera.refresh(token, &client).await {
+    match app.tessera.refresh(token, client).await {
         Ok(issued) => Ok(token_response(&app.config, issued, delivery)),
         Err(e @ Error::InvalidRefreshToken(reason)) if delivery == Delivery::Cookie => {
             let mut response = ApiError::Core(e).into_response();
@@ -304,7 +330,7 @@ fn token_response(config: &HttpConfig, issued: Issued, delivery: Delivery) -> Re
     let mut response = no_store(
         Json(TokenResponse {
             access_token: issued.access_token,
-            token_type: "Bearer",
+            token_type: issued.token_type,
             expires_in: issued.expires_in,
             session_id: issued.session_id,
             refresh_token: body_token,

@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Serialize;
-use tessera_core::{ClientCredentials, ClientKind, ClientRecord, Introspection};
+use tessera_core::dpop;
+use tessera_core::{ClientCredentials, ClientKind, ClientRecord, DpopPolicy, Introspection};
 
 use crate::AppState;
 use crate::error::{ApiError, OAuthError};
@@ -195,6 +196,16 @@ pub async fn token(
     Client(info): Client,
     headers: HeaderMap,
     form: Form,
+) -> Response {
+    let response = token_answer(&app, &info, &headers, &form).await;
+    crate::handlers::with_dpop_nonce(&app, response.into_response())
+}
+
+async fn token_answer(
+    app: &AppState,
+    info: &tessera_core::ClientInfo,
+    headers: &HeaderMap,
+    form: &Form,
 ) -> Result<Response, OAuthError> {
     match form.get("grant_type") {
         Some("refresh_token") => {}
@@ -209,7 +220,7 @@ pub async fn token(
             ));
         }
     }
-    let (client, basic) = authenticate(&app, &headers, &form).await?;
+    let (client, basic) = authenticate(app, headers, form).await?;
     let Some(refresh_token) = form.get("refresh_token") else {
         return Err(OAuthError::InvalidRequest(
             "`refresh_token` is required".into(),
@@ -217,13 +228,13 @@ pub async fn token(
     };
     let issued = app
         .tessera
-        .refresh_for(Some(refresh_token), Some(&client.id), &info)
+        .refresh_for(Some(refresh_token), Some(&client.id), info)
         .await
         .map_err(|e| OAuthError::from_core(e, basic))?;
     Ok(no_store(
         Json(TokenResponse {
             access_token: issued.access_token,
-            token_type: "Bearer",
+            token_type: issued.token_type,
             expires_in: issued.expires_in,
             refresh_token: issued.refresh_token,
         })
@@ -273,6 +284,8 @@ struct IntrospectionResponse {
     jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<tessera_core::access_token::Confirmation>,
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for confidential clients. Never consumes a token.
@@ -306,7 +319,8 @@ pub async fn introspect(
             exp: Some(c.exp),
             iat: Some(c.iat),
             jti: Some(c.jti.to_string()),
-            token_type: Some("Bearer"),
+            token_type: Some(if c.cnf.is_some() { "DPoP" } else { "Bearer" }),
+            cnf: c.cnf,
         },
         Introspection::Refresh {
             session,
@@ -336,6 +350,8 @@ struct Metadata {
     token_endpoint_auth_methods_supported: [&'static str; 3],
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpop_signing_alg_values_supported: Option<Vec<&'static str>>,
 }
 
 /// `GET /.well-known/oauth-authorization-server` (and, for an issuer with a path, the same
@@ -364,6 +380,8 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
             "client_secret_basic",
             "client_secret_post",
         ],
+        dpop_signing_alg_values_supported: (app.tessera.settings().dpop != DpopPolicy::Off)
+            .then(|| dpop::ALGORITHMS.iter().map(|a| a.as_str()).collect()),
     })
     .into_response();
     response.headers_mut().insert(

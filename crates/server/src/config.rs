@@ -17,7 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
-use tessera_core::{Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration};
+use tessera_core::{
+    DpopPolicy, Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration,
+};
 use tessera_http::{AdminToken, RevocationsToken};
 
 /// Expands the list of settings into [`SettingsArgs`], the file's keys, [`Config`], [`TABLE`]
@@ -250,6 +252,23 @@ settings! {
         env: "TESSERA_COOKIE_SECURE",
         file: BoolOrString,
         default: "true",
+        parse: boolean,
+    }
+    /// DPoP sender-constraint: allowed (a proof binds the session), required (every login must
+    /// carry one) or off (the DPoP header is ignored)
+    dpop: DpopPolicy {
+        flag: dpop,
+        env: "TESSERA_DPOP",
+        default: core_default().dpop.as_str(),
+        parse: |t| DpopPolicy::parse(t)
+            .ok_or_else(|| format!("`{t}` is not allowed, required or off")),
+    }
+    /// DPoP server nonces at login, refresh and the token endpoint: true or false
+    dpop_nonce: bool {
+        flag: dpop_nonce,
+        env: "TESSERA_DPOP_NONCE",
+        file: BoolOrString,
+        default: "false",
         parse: boolean,
     }
     /// Trusted reverse proxies, comma-separated IPs or CIDRs
@@ -707,6 +726,8 @@ impl Config {
         s.clock_leeway = self.clock_leeway;
         s.signing_alg = self.signing_alg;
         s.registration_open = self.registration;
+        s.dpop = self.dpop;
+        s.dpop_nonce = self.dpop_nonce;
         s.password_reset_ttl = self.password_reset_ttl;
         s
     }

@@ -23,6 +23,7 @@ const LOGINS: &str = "tessera_logins_total";
 const REFRESHES: &str = "tessera_refreshes_total";
 const GRACE_REPLAYS: &str = "tessera_refresh_grace_replays_total";
 const REUSE_DETECTED: &str = "tessera_refresh_reuse_detected_total";
+const DPOP_MISMATCH: &str = "tessera_dpop_mismatch_total";
 const DB_CONNECTIONS: &str = "tessera_db_connections";
 const DB_CONNECTIONS_MAX: &str = "tessera_db_connections_max";
 const THROTTLE_NAMES: &str = "tessera_throttle_tracked_names";
@@ -78,6 +79,10 @@ pub fn describe() {
         REUSE_DETECTED,
         "Refresh tokens used twice outside the grace window (each ended its session)"
     );
+    describe_counter!(
+        DPOP_MISMATCH,
+        "Refreshes of DPoP-bound sessions with a valid proof by another key (refused, session kept)"
+    );
     describe_gauge!(DB_CONNECTIONS, "Database connections by state: open, idle");
     describe_gauge!(
         DB_CONNECTIONS_MAX,
@@ -101,6 +106,7 @@ pub fn describe() {
     }
     counter!(GRACE_REPLAYS).increment(0);
     counter!(REUSE_DETECTED).increment(0);
+    counter!(DPOP_MISMATCH).increment(0);
 }
 
 /// Records each request's latency under its route template (never the raw path, which would

@@ -334,6 +334,7 @@ struct SessionRow {
     user_agent: Option<String>,
     ip: Option<String>,
     client_id: String,
+    dpop_jkt: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -388,6 +389,7 @@ impl TryFrom<SessionRow> for SessionRecord {
                 .transpose()
                 .map_err(|_| corrupt("bad ip"))?,
             client_id: r.client_id,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -395,7 +397,7 @@ impl TryFrom<SessionRow> for SessionRecord {
 // `host(ip)`: the address alone as text (`text(ip)` would append `/32`).
 const SESSION_COLUMNS: &str = "s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
      s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, host(s.ip) AS ip, \
-     s.client_id FROM sessions s JOIN users u ON u.id = s.user_id";
+     s.client_id, s.dpop_jkt FROM sessions s JOIN users u ON u.id = s.user_id";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -680,8 +682,8 @@ impl Store for PostgresStore {
         let done = bounded!(self, |c| {
             sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
-             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12 FROM users \
+             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, dpop_jkt) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12, $14 FROM users \
              WHERE id = $2 AND disabled_at IS NULL AND password_hash = $13 FOR SHARE",
         )
         .bind(s.id)
@@ -697,6 +699,7 @@ impl Store for PostgresStore {
         .bind(s.ip.map(|ip| ip.to_string()))
         .bind(&s.client_id)
         .bind(password_hash)
+        .bind(&s.dpop_jkt)
         .execute(c)
         })?;
         Ok(done.rows_affected() == 1)
@@ -705,8 +708,8 @@ impl Store for PostgresStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query(
             "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
-             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12)",
+             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12, $13)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -720,6 +723,7 @@ impl Store for PostgresStore {
         .bind(&s.user_agent)
         .bind(s.ip.map(|ip| ip.to_string()))
         .bind(&s.client_id)
+        .bind(&s.dpop_jkt)
         .execute(c))?;
         Ok(())
     }
@@ -769,10 +773,11 @@ impl Store for PostgresStore {
              WHERE id = $1 AND generation = $2 AND token_hash = $3 AND revoked_at IS NULL \
              AND last_used_at > $6 AND created_at > $7 \
              AND ($8::text IS NULL OR client_id = $8) \
+             AND (dpop_jkt IS NULL OR dpop_jkt = $9) \
              RETURNING id, user_id, \
              (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
              generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
-             revoked_reason, user_agent, host(ip) AS ip, client_id",
+             revoked_reason, user_agent, host(ip) AS ip, client_id, dpop_jkt",
         )
         .bind(r.id)
         .bind(generation(r.generation)?)
@@ -782,6 +787,7 @@ impl Store for PostgresStore {
         .bind(ms(r.live.used_after))
         .bind(ms(r.live.created_after))
         .bind(r.client_id)
+        .bind(r.dpop_jkt)
         .fetch_optional(c))?
         .map(SessionRecord::try_from)
         .transpose()
@@ -958,6 +964,35 @@ impl Store for PostgresStore {
         let removed: i64 = row.try_get("removed").map_err(other)?;
         let ended: i64 = row.try_get("ended").map_err(other)?;
         Ok((removed == 1).then(|| u64::try_from(ended).unwrap_or(0)))
+    }
+
+    async fn insert_dpop_jti(
+        &self,
+        id: u128,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // An expired record not yet purged is taken over; an unexpired one is a replay. The
+        // primary key serialises two instances inserting one id: the second sees the first's.
+        let done = bounded!(self, |c| sqlx::query(
+            "INSERT INTO dpop_jtis (id, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE dpop_jtis.expires_at <= $3",
+        )
+        .bind(&id.to_be_bytes()[..])
+        .bind(ms(expires_at))
+        .bind(ms(now))
+        .execute(c))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let done = bounded!(self, |c| sqlx::query(
+            "DELETE FROM dpop_jtis WHERE expires_at <= $1"
+        )
+        .bind(ms(now))
+        .execute(c))?;
+        Ok(done.rows_affected())
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {

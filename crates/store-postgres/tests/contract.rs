@@ -40,6 +40,7 @@ fn session(user: &User, ip: Option<IpAddr>) -> SessionRecord {
         user_agent: None,
         ip,
         client_id: tessera_core::BUILTIN_CLIENT_ID.into(),
+        dpop_jkt: None,
     }
 }
 

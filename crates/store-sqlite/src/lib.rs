@@ -335,12 +335,12 @@ const DELETE_EXPIRED_RESETS: &str = "DELETE FROM password_resets WHERE expires_a
 const DELETE_DELETED_REVOCATIONS: &str =
     "DELETE FROM deleted_user_revocations WHERE revoked_at < ?";
 const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
-     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, dpop_jkt) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 /// A login's session: only for a user still enabled and with the password the login checked.
 const OPEN_SESSION: &str = "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
-     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id) \
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 FROM users \
+     rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, dpop_jkt) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14 FROM users \
      WHERE id = ?2 AND disabled_at IS NULL AND password_hash = ?13";
 /// The columns [`SessionRow::read`] expects, in its order.
 macro_rules! session_select {
@@ -348,7 +348,7 @@ macro_rules! session_select {
         concat!(
             "SELECT s.id, s.user_id, u.username, s.generation, s.token_hash, s.created_at, \
              s.rotated_at, s.last_used_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip, \
-             s.client_id FROM sessions s JOIN users u ON u.id = s.user_id ",
+             s.client_id, s.dpop_jkt FROM sessions s JOIN users u ON u.id = s.user_id ",
             $where
         )
     };
@@ -364,10 +364,16 @@ const ROTATE_CURRENT: &str = "UPDATE sessions SET generation = generation + 1, t
      rotated_at = ?, last_used_at = ? \
      WHERE id = ? AND generation = ? AND token_hash = ? AND revoked_at IS NULL \
      AND last_used_at > ? AND created_at > ? AND (?9 IS NULL OR client_id = ?9) \
+     AND (dpop_jkt IS NULL OR dpop_jkt = ?10) \
      RETURNING id, user_id, \
      (SELECT username FROM users WHERE users.id = sessions.user_id) AS username, \
      generation, token_hash, created_at, rotated_at, last_used_at, revoked_at, \
-     revoked_reason, user_agent, ip, client_id";
+     revoked_reason, user_agent, ip, client_id, dpop_jkt";
+/// A proof id, unless recorded and unexpired: an expired record is taken over.
+const INSERT_DPOP_JTI: &str = "INSERT INTO dpop_jtis (id, expires_at) VALUES (?1, ?2) \
+     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE dpop_jtis.expires_at <= ?3";
+const DELETE_EXPIRED_DPOP_JTIS: &str = "DELETE FROM dpop_jtis WHERE expires_at <= ?";
 const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
      WHERE id = ? AND revoked_at IS NULL";
 const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
@@ -487,6 +493,7 @@ struct SessionRow {
     user_agent: Option<String>,
     ip: Option<String>,
     client_id: String,
+    dpop_jkt: Option<String>,
 }
 
 impl SessionRow {
@@ -505,6 +512,7 @@ impl SessionRow {
             user_agent: r.get(10)?,
             ip: r.get(11)?,
             client_id: r.get(12)?,
+            dpop_jkt: r.get(13)?,
         })
     }
 }
@@ -535,6 +543,7 @@ impl TryFrom<SessionRow> for SessionRecord {
                 .transpose()
                 .map_err(|_| corrupt("bad ip"))?,
             client_id: r.client_id,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -805,6 +814,7 @@ impl Store for SqliteStore {
                     s.ip.map(|ip| ip.to_string()),
                     s.client_id,
                     hash,
+                    s.dpop_jkt,
                 ])
             })
             .await?;
@@ -829,6 +839,7 @@ impl Store for SqliteStore {
                     s.user_agent,
                     s.ip.map(|ip| ip.to_string()),
                     s.client_id,
+                    s.dpop_jkt,
                 ])
             })
             .await?;
@@ -874,6 +885,7 @@ impl Store for SqliteStore {
         let (now, used_after, created_after) =
             (ms(r.now), ms(r.live.used_after), ms(r.live.created_after));
         let client_id = r.client_id.map(str::to_owned);
+        let dpop_jkt = r.dpop_jkt.map(str::to_owned);
         self.writer
             .write(move |c| {
                 // Stepped to its end (not `query_row`), so the statement is done and reset
@@ -889,7 +901,8 @@ impl Store for SqliteStore {
                             current,
                             used_after,
                             created_after,
-                            client_id
+                            client_id,
+                            dpop_jkt
                         ],
                         SessionRow::read,
                     )?
@@ -1046,6 +1059,36 @@ impl Store for SqliteStore {
                 Ok(Some(ended as u64))
             })
             .await
+    }
+
+    async fn insert_dpop_jti(
+        &self,
+        id: u128,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let written = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(INSERT_DPOP_JTI)?.execute(params![
+                    id.to_be_bytes(),
+                    ms(expires_at),
+                    ms(now)
+                ])
+            })
+            .await?;
+        Ok(written == 1)
+    }
+
+    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let deleted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(DELETE_EXPIRED_DPOP_JTIS)?
+                    .execute([ms(now)])
+            })
+            .await?;
+        Ok(deleted as u64)
     }
 
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {

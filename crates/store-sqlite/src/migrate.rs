@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_hardening.sql"),
     include_str!("../migrations/0004_clients.sql"),
     include_str!("../migrations/0005_accounts.sql"),
+    include_str!("../migrations/0008_dpop.sql"),
 ];
 
 /// How a migration run ended, when SQLite itself did not fail.

@@ -82,6 +82,7 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
         user_agent: None,
         ip: None,
         client_id: tessera_core::BUILTIN_CLIENT_ID.into(),
+        dpop_jkt: None,
     };
     store.insert_session(&session).await.unwrap();
     assert!(
@@ -115,7 +116,7 @@ async fn a_database_from_the_sqlx_store_opens_and_keeps_working() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        version, 5,
+        version, 6,
         "sqlx's two migrations adopted, not run again; the later ones applied"
     );
     drop(conn);

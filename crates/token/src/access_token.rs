@@ -61,6 +61,17 @@ pub struct AccessClaims {
     /// The OAuth client the session belongs to (RFC 9068 §2.2): `tessera` for sessions made by
     /// a login that named no client.
     pub client_id: String,
+    /// The key the session is bound to (RFC 9449 §6.1), for tokens of DPoP-bound sessions:
+    /// such a token is accepted only with a proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the key, base64url.
+    pub jkt: String,
 }
 
 /// What a valid token must say, and how much clock skew to forgive.
@@ -85,7 +96,7 @@ struct Header<'a> {
 
 /// A header member whose mere presence matters: deserializes from any value, `null` included.
 #[derive(Default)]
-struct Present(bool);
+pub(crate) struct Present(pub(crate) bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -229,7 +240,7 @@ impl KeyLookup for SigningKey {
 /// # let keys = PublicKeySet::from_jwks(&jwks)?;
 /// # let now = Timestamp::from_millis(1_800_000_000_000);
 /// # let claims = AccessClaims { iss: "https://auth.example".into(), aud: "https://auth.example".into(),
-/// #     sub: uuid::Uuid::nil(), sid: uuid::Uuid::nil(), jti: uuid::Uuid::nil(), username: "alice".into(), client_id: "tessera".into(),
+/// #     sub: uuid::Uuid::nil(), sid: uuid::Uuid::nil(), jti: uuid::Uuid::nil(), username: "alice".into(), client_id: "tessera".into(), cnf: None,
 /// #     iat: now.as_secs(), nbf: now.as_secs(), exp: now.as_secs() + 900 };
 /// # let token = access_token::issue(&claims, &issuer)?;
 /// let expect = Expectations {
@@ -364,6 +375,7 @@ mod tests {
             sid: Uuid::new_v4(),
             username: "alice".into(),
             client_id: "tessera".into(),
+            cnf: None,
         };
         (keys, expect, claims)
     }

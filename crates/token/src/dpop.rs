@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::access_token::{AccessClaims, Present};
 use crate::algorithm::SigningAlg;
 use crate::crypto::{PublicParts, Verifier};
 use crate::time::Timestamp;
@@ -87,6 +88,9 @@ pub enum InvalidProof {
     /// `ath` is missing or is not the hash of the access token sent with it.
     #[error("DPoP proof `ath` does not match the access token")]
     WrongAccessTokenHash,
+    /// The proof is valid but by another key than the one the access token is bound to.
+    #[error("DPoP proof key is not the one the access token is bound to")]
+    WrongKey,
     /// A nonce was required and the proof has none, or not a current one.
     #[error("a current DPoP nonce is required")]
     NonceRequired,
@@ -166,13 +170,14 @@ impl Jwk {
     }
 }
 
+/// Derived `Deserialize` refuses a repeated member, in the header and in its `jwk` alike.
 #[derive(Deserialize)]
 struct Header {
     typ: String,
     alg: String,
-    jwk: serde_json::Value,
+    jwk: Jwk,
     #[serde(default)]
-    crit: Option<IgnoredAny>,
+    crit: Present,
 }
 
 #[derive(Deserialize)]
@@ -200,7 +205,7 @@ pub fn check(proof: &str, expected: &Expected<'_>, now: Timestamp) -> Result<Pro
     };
     let header: Header =
         serde_json::from_slice(&b64(header_b64)?).map_err(|_| InvalidProof::MalformedHeader)?;
-    if header.crit.is_some() {
+    if header.crit.0 {
         return Err(InvalidProof::MalformedHeader);
     }
     if header.typ != PROOF_TYPE {
@@ -260,6 +265,146 @@ pub fn challenge(error: &str, description: &str) -> String {
     )
 }
 
+/// The one proof of a request, from its `DPoP` header values: `None` when there is none,
+/// [`InvalidProof::Several`] for more than one, [`InvalidProof::Malformed`] for one that is not
+/// text.
+pub fn single<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Option<Result<&'a str, InvalidProof>> {
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some(Err(InvalidProof::Several));
+    }
+    Some(std::str::from_utf8(first).map_err(|_| InvalidProof::Malformed))
+}
+
+/// How an access token came: as `Bearer`, or as `DPoP` with the request's proof.
+pub enum Presented<'a> {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP`, with the request's `DPoP` header ([`single`]; `None`: absent) and
+    /// what a proof must match.
+    Dpop {
+        /// The proof, as [`single`] read it.
+        proof: Option<Result<&'a str, InvalidProof>>,
+        /// The request method.
+        method: &'a str,
+        /// The request's URL as the client sees it.
+        url: String,
+    },
+}
+
+/// Why a presented access token was refused although its signature and claims are right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindingRefusal {
+    /// The scheme does not fit the token: a bound token as `Bearer`, an unbound one as `DPoP`.
+    Token(crate::InvalidToken),
+    /// The proof is missing, invalid, replayed or by another key.
+    Proof(InvalidProof),
+}
+
+/// Checks that a verified token was presented as its binding requires (RFC 9449 §7): an unbound
+/// token as `Bearer`; a bound one as `DPoP` with a proof by its key, carrying its `ath`, whose
+/// `jti` `seen` has not met. One signature verification (the proof's) on top of the token's.
+pub fn check_presented(
+    claims: &AccessClaims,
+    token: &str,
+    presented: &Presented<'_>,
+    leeway: Duration,
+    now: Timestamp,
+    seen: &JtiCache,
+) -> Result<(), BindingRefusal> {
+    use crate::InvalidToken;
+    let (proof, method, url) = match (presented, &claims.cnf) {
+        (Presented::Bearer, None) => return Ok(()),
+        (Presented::Bearer, Some(_)) => return Err(BindingRefusal::Token(InvalidToken::DpopBound)),
+        (Presented::Dpop { .. }, None) => {
+            return Err(BindingRefusal::Token(InvalidToken::NotDpopBound));
+        }
+        (Presented::Dpop { proof, method, url }, Some(_)) => (proof, method, url),
+    };
+    let proof = proof
+        .unwrap_or(Err(InvalidProof::Missing))
+        .map_err(BindingRefusal::Proof)?;
+    let expected = Expected {
+        method,
+        url: url.as_str(),
+        access_token: Some(token),
+        leeway,
+        nonce_is_current: None,
+    };
+    let proof = check(proof, &expected, now).map_err(BindingRefusal::Proof)?;
+    if claims.cnf.as_ref().is_none_or(|c| c.jkt != proof.jkt) {
+        return Err(BindingRefusal::Proof(InvalidProof::WrongKey));
+    }
+    if !seen.insert(&proof, leeway, now) {
+        return Err(BindingRefusal::Proof(InvalidProof::Replayed));
+    }
+    Ok(())
+}
+
+/// A bounded, in-memory record of the `jti`s of accepted proofs, for replay detection where one
+/// instance's memory is enough (resource requests). Two generations of one window each (the
+/// longest a proof stays acceptable): a `jti` is remembered for at least that window after it
+/// was seen, and at most [`JtiCache::CAPACITY`] per generation are held. When a generation is
+/// full, further proofs are refused until it turns over: memory stays bounded and a flood cannot
+/// push out an entry to replay it.
+#[derive(Default)]
+pub struct JtiCache {
+    inner: std::sync::Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    epoch: i64,
+    current: std::collections::HashSet<u128>,
+    previous: std::collections::HashSet<u128>,
+}
+
+impl JtiCache {
+    /// The most `jti`s one generation holds (about 3 MB with the hash set's overhead).
+    pub const CAPACITY: usize = 100_000;
+
+    /// Records the proof's `jti` (per key); `false` when it was seen before or the cache is
+    /// full.
+    pub fn insert(&self, proof: &Proof, leeway: Duration, now: Timestamp) -> bool {
+        let window = MAX_AGE
+            .saturating_add(leeway.saturating_mul(2))
+            .as_secs()
+            .max(1);
+        let epoch = now.as_secs() / i64::try_from(window).unwrap_or(i64::MAX);
+        let id = jti_id(proof);
+        // The set holds fingerprints only; after a panic elsewhere it is still usable.
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if epoch != g.epoch {
+            g.previous = if epoch == g.epoch + 1 {
+                std::mem::take(&mut g.current)
+            } else {
+                g.current.clear();
+                Default::default()
+            };
+            g.epoch = epoch;
+        }
+        if g.previous.contains(&id) || g.current.len() >= Self::CAPACITY {
+            return false;
+        }
+        g.current.insert(id)
+    }
+}
+
+/// 128 bits of SHA-256 over the key's thumbprint and the `jti`: what replay stores keep, the
+/// same size however long the `jti`.
+pub fn jti_id(proof: &Proof) -> u128 {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(proof.jkt.as_bytes());
+    ctx.update(b".");
+    ctx.update(proof.jti.as_bytes());
+    let d = ctx.finish();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&d.as_ref()[..16]);
+    u128::from_be_bytes(first)
+}
+
 fn b64(part: &str) -> Result<Vec<u8>, InvalidProof> {
     URL_SAFE_NO_PAD
         .decode(part)
@@ -268,11 +413,7 @@ fn b64(part: &str) -> Result<Vec<u8>, InvalidProof> {
 
 /// The key's public members and its RFC 7638 thumbprint, for a `jwk` of `alg`'s key type with no
 /// private member.
-fn public_key(
-    alg: SigningAlg,
-    jwk: serde_json::Value,
-) -> Result<(PublicParts, String), InvalidProof> {
-    let jwk: Jwk = serde_json::from_value(jwk).map_err(|_| InvalidProof::BadKey)?;
+fn public_key(alg: SigningAlg, jwk: Jwk) -> Result<(PublicParts, String), InvalidProof> {
     if jwk.has_private_members() {
         return Err(InvalidProof::BadKey);
     }
@@ -450,7 +591,7 @@ mod tests {
         let jwk = json!({"kty": "EC", "crv": "P-256",
             "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
             "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"});
-        let (_, jkt) = public_key(SigningAlg::ES256, jwk).unwrap();
+        let (_, jkt) = public_key(SigningAlg::ES256, serde_json::from_value(jwk).unwrap()).unwrap();
         assert_eq!(jkt, "cn-I_WNMClehiVp51i_0VpOENW1upEerA8sEam5hn-s");
     }
 
@@ -515,7 +656,7 @@ mod tests {
             (
                 "jwk not an object",
                 with(&|h| h["jwk"] = json!("k")),
-                InvalidProof::BadKey,
+                InvalidProof::MalformedHeader,
             ),
             (
                 "crit",
@@ -770,5 +911,47 @@ mod tests {
         );
         assert_eq!(InvalidProof::NonceRequired.error_code(), "use_dpop_nonce");
         assert!(check(&with_nonce(None), &expected(), at(NOW)).is_ok());
+    }
+
+    #[test]
+    fn the_jti_cache_refuses_a_repeat_for_a_whole_window_then_forgets() {
+        let cache = JtiCache::default();
+        let leeway = Duration::from_secs(5);
+        let proof = |jti: &str| Proof {
+            jkt: "k".into(),
+            jti: jti.into(),
+            iat: at(NOW),
+        };
+        assert!(cache.insert(&proof("a"), leeway, at(NOW)));
+        assert!(!cache.insert(&proof("a"), leeway, at(NOW)));
+        let other_key = Proof {
+            jkt: "other".into(),
+            ..proof("a")
+        };
+        assert!(cache.insert(&other_key, leeway, at(NOW)), "per key");
+        // A window is 70 s: whatever the phase, a jti is still known one window later …
+        assert!(!cache.insert(&proof("a"), leeway, at(NOW + 70)));
+        // … and forgotten two windows later, when its proof is stale anyway.
+        assert!(cache.insert(&proof("a"), leeway, at(NOW + 141)));
+    }
+
+    #[test]
+    fn a_full_jti_cache_refuses_rather_than_forgets() {
+        let cache = JtiCache::default();
+        let leeway = Duration::from_secs(5);
+        for i in 0..JtiCache::CAPACITY {
+            let p = Proof {
+                jkt: "k".into(),
+                jti: i.to_string(),
+                iat: at(NOW),
+            };
+            assert!(cache.insert(&p, leeway, at(NOW)));
+        }
+        let one_more = Proof {
+            jkt: "k".into(),
+            jti: "one more".into(),
+            iat: at(NOW),
+        };
+        assert!(!cache.insert(&one_more, leeway, at(NOW)));
     }
 }

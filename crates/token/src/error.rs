@@ -66,6 +66,13 @@ pub enum InvalidToken {
     /// The token is genuine but its session has ended (logout, revocation, expiry).
     #[error("the token's session has ended")]
     SessionEnded,
+    /// A token bound to a DPoP key was sent as `Bearer` (RFC 9449 §7.1): it is accepted only as
+    /// `Authorization: DPoP` with a proof by that key.
+    #[error("this token is bound to a DPoP key; send it as Authorization: DPoP with a proof")]
+    DpopBound,
+    /// `Authorization: DPoP` with a token that is bound to no key.
+    #[error("this token is not bound to a DPoP key; send it as Authorization: Bearer")]
+    NotDpopBound,
     /// A shared secret (not an access token) was expected and this is not it.
     #[error("this is not the revocations token")]
     NotRevocationsToken,

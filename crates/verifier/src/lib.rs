@@ -87,6 +87,36 @@
 //! ```
 //!
 //! Redirects are not followed: the keys come from exactly the configured URL.
+//!
+//! # DPoP-bound tokens
+//!
+//! A token of a session bound to a client's key (RFC 9449: it carries `cnf.jkt`) is accepted
+//! only as `Authorization: DPoP <token>` with a `DPoP` proof by that key, made for this very
+//! request. [`Verifier::verify`] is the `Bearer` case and refuses such a token
+//! ([`InvalidToken::DpopBound`]); [`Verifier::verify_presented`] takes the scheme, the request's
+//! `DPoP` header, its method and its URL as the client sent it (your service's external
+//! origin plus the path, without the query). Each accepted proof's `jti` is remembered in
+//! memory (bounded) so a captured proof cannot be replayed against this process. A DPoP
+//! verification costs one signature verification more than a `Bearer` one.
+//!
+//! ```no_run
+//! use tessera_verifier::dpop::{self, Presented};
+//! use tessera_verifier::Verifier;
+//!
+//! # async fn demo(verifier: &Verifier, headers: &axum::http::HeaderMap) -> Result<(), tessera_verifier::Error> {
+//! let authorization = headers["authorization"].to_str().unwrap_or_default();
+//! let (token, presented) = match authorization.split_once(' ') {
+//!     Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (token, Presented::Dpop {
+//!         proof: dpop::single(headers.get_all("dpop").iter().map(|v| v.as_bytes())),
+//!         method: "GET",
+//!         url: "https://api.example/notes".to_owned(),
+//!     }),
+//!     Some((_, token)) => (token, Presented::Bearer),
+//!     None => ("", Presented::Bearer),
+//! };
+//! let claims = verifier.verify_presented(token, &presented).await?;
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -100,6 +130,7 @@ use tessera_token::{Clock, PublicKeySet, SystemClock, Timestamp};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
+pub use tessera_token::dpop;
 pub use tessera_token::{AccessClaims, InvalidToken};
 
 /// The largest JWK Set read from the issuer; a larger answer is an error.
@@ -238,6 +269,11 @@ pub enum Error {
     /// unknown key, or of a session that has ended. Answer `401 invalid_token`.
     #[error(transparent)]
     InvalidToken(#[from] InvalidToken),
+    /// The token is bound to a DPoP key and its proof is missing, invalid, replayed or by
+    /// another key. Answer `401 invalid_dpop_proof` with the challenge of
+    /// [`dpop::challenge`].
+    #[error(transparent)]
+    InvalidDpopProof(dpop::InvalidProof),
     /// The issuer could not be reached or answered nonsense (at [`Verifier::connect`], or in an
     /// explicit [`Verifier::refresh_keys`] / [`Verifier::sync_revocations`]).
     #[error("{0}")]
@@ -258,6 +294,11 @@ impl Error {
     /// Whether the token itself was refused (rather than the issuer being unreachable).
     pub fn is_invalid_token(&self) -> bool {
         matches!(self, Self::InvalidToken(_))
+    }
+
+    /// Whether the token's DPoP proof was refused.
+    pub fn is_invalid_dpop_proof(&self) -> bool {
+        matches!(self, Self::InvalidDpopProof(_))
     }
 }
 
@@ -298,6 +339,8 @@ struct Inner {
     accepted_while_stale: AtomicU64,
     refused_while_stale: AtomicU64,
     background: OnceLock<AbortHandle>,
+    /// The `jti`s of the DPoP proofs accepted.
+    dpop_jtis: dpop::JtiCache,
 }
 
 #[derive(Default)]
@@ -432,6 +475,7 @@ impl Verifier {
             accepted_while_stale: AtomicU64::new(0),
             refused_while_stale: AtomicU64::new(0),
             background: OnceLock::new(),
+            dpop_jtis: dpop::JtiCache::default(),
         });
         inner.refresh_keys().await?;
         inner.sync_revocations().await?;
@@ -444,13 +488,40 @@ impl Verifier {
     /// Verifies `token` (the Bearer token, without `Bearer `): the issuer's strict rules, then
     /// the revocation list. Fetches the JWKS again first when the token names a key not seen
     /// yet, unless a fetch for that reason happened within the refetch interval.
+    ///
+    /// A token bound to a DPoP key is refused here ([`InvalidToken::DpopBound`]): see
+    /// [`Verifier::verify_presented`].
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
+        self.verify_presented(token, &dpop::Presented::Bearer).await
+    }
+
+    /// Verifies `token` as it was presented: [`Verifier::verify`]'s checks, then the binding
+    /// (RFC 9449 §7): a bound token only as `DPoP` with a valid proof by its key, carrying its
+    /// hash, whose `jti` this verifier has not accepted before; an unbound one only as `Bearer`.
+    pub async fn verify_presented(
+        &self,
+        token: &str,
+        presented: &dpop::Presented<'_>,
+    ) -> Result<AccessClaims, Error> {
         let kid = access_token::unverified_kid(token)?;
         let mut keys = self.inner.keys();
         if keys.find(&kid).is_none() {
             keys = self.inner.keys_for_unknown_kid(&kid).await;
         }
-        let claims = access_token::verify(token, &*keys, &self.inner.expect, self.now())?;
+        let now = self.now();
+        let claims = access_token::verify(token, &*keys, &self.inner.expect, now)?;
+        dpop::check_presented(
+            &claims,
+            token,
+            presented,
+            self.inner.config.leeway,
+            now,
+            &self.inner.dpop_jtis,
+        )
+        .map_err(|refusal| match refusal {
+            dpop::BindingRefusal::Token(why) => Error::InvalidToken(why),
+            dpop::BindingRefusal::Proof(why) => Error::InvalidDpopProof(why),
+        })?;
         if self.is_revoked(claims.sid) {
             return Err(InvalidToken::SessionEnded.into());
         }

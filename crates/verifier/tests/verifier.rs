@@ -18,7 +18,9 @@ use tessera_core::ManualClock;
 use tessera_core::access_token::{self, AccessClaims};
 use tessera_core::keys::{KeySet, SigningAlg, StoredKey};
 use tessera_core::{Clock, SystemClock, Timestamp};
-use tessera_verifier::{Error, RevocationsConfig, StalePolicy, Verifier, VerifierConfig};
+use tessera_verifier::{
+    Error, InvalidToken, RevocationsConfig, StalePolicy, Verifier, VerifierConfig,
+};
 use uuid::Uuid;
 
 const SECRET: &str = "stand-in-revocations-secret-0123456789";
@@ -143,6 +145,7 @@ impl Issuer {
             sid,
             username: "alice".into(),
             client_id: "tessera".into(),
+            cnf: None,
         }
     }
 
@@ -661,4 +664,120 @@ async fn a_page_size_or_staleness_bound_that_cannot_work_is_refused() {
     ] {
         assert!(Verifier::connect(config).await.is_ok());
     }
+}
+
+/// A client's Ed25519 key and the proofs it signs.
+struct DpopKey(aws_lc_rs::signature::Ed25519KeyPair);
+
+impl DpopKey {
+    fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&rng).unwrap();
+        Self(aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+    }
+
+    fn x(&self) -> String {
+        use aws_lc_rs::signature::KeyPair;
+        b64(self.0.public_key().as_ref())
+    }
+
+    fn jkt(&self) -> String {
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x());
+        b64(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            canonical.as_bytes(),
+        ))
+    }
+
+    fn proof(&self, url: &str, token: &str) -> String {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "EdDSA",
+            "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x()}});
+        let ath = b64(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let claims = serde_json::json!({"jti": Uuid::new_v4().to_string(), "htm": "GET",
+            "htu": url, "iat": SystemClock.now().as_secs(), "ath": ath});
+        let signed = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+        format!("{signed}.{}", b64(self.0.sign(signed.as_bytes())))
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_needs_a_proof_by_its_key_and_never_the_same_one_twice() {
+    use tessera_verifier::dpop::{InvalidProof, Presented};
+    let issuer = Issuer::start(SigningAlg::EdDSA, false).await;
+    let verifier = Verifier::connect(issuer.config()).await.unwrap();
+    let key = DpopKey::new();
+    let claims = AccessClaims {
+        cnf: Some(access_token::Confirmation { jkt: key.jkt() }),
+        ..issuer.claims(Uuid::new_v4())
+    };
+    let token = issuer.sign(&claims);
+    const URL: &str = "https://api.example/notes";
+    fn dpop<'a>(proof: Option<&'a str>, url: &str) -> Presented<'a> {
+        Presented::Dpop {
+            proof: proof.map(Ok),
+            method: "GET",
+            url: url.to_owned(),
+        }
+    }
+    let proof = key.proof(URL, &token);
+    assert_eq!(
+        verifier
+            .verify_presented(&token, &dpop(Some(&proof), URL))
+            .await
+            .unwrap(),
+        claims
+    );
+    let refused = |e: Error| match e {
+        Error::InvalidDpopProof(why) => Some(why),
+        _ => None,
+    };
+    for (why, presented, want) in [
+        ("replayed", dpop(Some(&proof), URL), InvalidProof::Replayed),
+        ("no proof", dpop(None, URL), InvalidProof::Missing),
+        (
+            "another URL",
+            dpop(Some(&key.proof(URL, &token)), "https://api.example/admin"),
+            InvalidProof::WrongUrl,
+        ),
+        (
+            "another key",
+            dpop(Some(&DpopKey::new().proof(URL, &token)), URL),
+            InvalidProof::WrongKey,
+        ),
+        (
+            "the hash of another token",
+            dpop(Some(&key.proof(URL, "another.token")), URL),
+            InvalidProof::WrongAccessTokenHash,
+        ),
+    ] {
+        let e = verifier
+            .verify_presented(&token, &presented)
+            .await
+            .unwrap_err();
+        assert_eq!(refused(e), Some(want), "{why}");
+    }
+    // As Bearer, the bound token is refused; an unbound one is refused as DPoP.
+    let e = verifier.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(InvalidToken::DpopBound)),
+        "{e}"
+    );
+    let plain = issuer.sign(&issuer.claims(Uuid::new_v4()));
+    assert!(verifier.verify(&plain).await.is_ok());
+    let e = verifier
+        .verify_presented(&plain, &dpop(Some(&key.proof(URL, &plain)), URL))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidToken(InvalidToken::NotDpopBound)),
+        "{e}"
+    );
 }

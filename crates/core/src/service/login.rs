@@ -39,6 +39,8 @@ impl Tessera {
     ) -> Result<Issued, Error> {
         let username = Username::parse(username)?;
         let client_id = self.login_client(oauth_client).await?;
+        // Judged before the password: a bad proof costs no argon2 and no throttle step.
+        let dpop_jkt = self.binding_proof(client).await?.map(|p| p.jkt);
         if password.len() > 1024 {
             return Err(Error::InvalidRequest(
                 "password must be 8 to 1024 bytes long".into(),
@@ -105,6 +107,7 @@ impl Tessera {
                 .map(|ua| truncate(ua, MAX_USER_AGENT)),
             ip: client.ip,
             client_id,
+            dpop_jkt,
         };
         if !self
             .store
@@ -119,7 +122,12 @@ impl Tessera {
             };
         }
         metrics::counter!("tessera_logins_total", "outcome" => "ok").increment(1);
-        tracing::info!(user_id = %user.id, session_id = %session_id, "login");
+        tracing::info!(
+            user_id = %user.id,
+            session_id = %session_id,
+            dpop_bound = record.dpop_jkt.is_some(),
+            "login"
+        );
         self.issue(&record, token.encode(), now)
     }
 

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod clients;
+mod dpop;
 mod keys;
 mod login;
 mod refresh;
@@ -29,7 +30,7 @@ pub use accounts::PasswordReset;
 pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
-use crate::access_token::{self, AccessClaims};
+use crate::access_token::{self, AccessClaims, Confirmation};
 use crate::error::Error;
 use crate::hasher::Hasher;
 use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
@@ -39,6 +40,7 @@ use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
 use crate::throttle::LoginThrottle;
 use crate::time::{Clock, Timestamp};
+use tessera_token::dpop::{InvalidProof, JtiCache};
 
 const REFRESH_SECRET: &str = "refresh-token";
 
@@ -49,6 +51,19 @@ pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The request's DPoP proof (`None`: no `DPoP` header), with what it must match.
+    pub dpop: Option<DpopRequest>,
+}
+
+/// A request's `DPoP` header and what a proof in it must match.
+#[derive(Clone, Debug)]
+pub struct DpopRequest {
+    /// The one proof ([`InvalidProof::Several`] for more than one header).
+    pub proof: Result<String, InvalidProof>,
+    /// The request method.
+    pub method: String,
+    /// The request's URL as the client sees it (the external origin plus the path).
+    pub url: String,
 }
 
 /// What a login or refresh hands back.
@@ -65,6 +80,9 @@ pub struct Issued {
     /// How long the refresh token can still be used: the idle timeout or what is left of the
     /// absolute lifetime, whichever is shorter.
     pub refresh_ttl: Duration,
+    /// `DPoP` when the session is bound to a DPoP key (the access token then carries `cnf`),
+    /// else `Bearer`.
+    pub token_type: &'static str,
 }
 
 impl std::fmt::Debug for Issued {
@@ -96,6 +114,10 @@ pub struct Tessera {
     reset_key: ResetKey,
     throttle: Mutex<LoginThrottle>,
     hasher: Hasher,
+    /// The key server nonces are MACs under (`None`: nonces are off).
+    dpop_nonce_key: Option<aws_lc_rs::hmac::Key>,
+    /// The `jti`s of DPoP proofs accepted on resource requests, per instance.
+    resource_jtis: JtiCache,
 }
 
 impl std::fmt::Debug for Tessera {
@@ -115,7 +137,17 @@ impl Tessera {
         kek: Option<Kek>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
+        let secret = load_or_create_secret(
+            &*store,
+            kek.as_ref(),
+            REFRESH_SECRET,
+            RefreshKey::SECRET_LEN,
+        )
+        .await?;
+        let dpop_nonce_key = match settings.dpop_nonce {
+            true => Some(dpop::nonce_key(&*store, kek.as_ref()).await?),
+            false => None,
+        };
         let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
@@ -127,6 +159,8 @@ impl Tessera {
             refresh_key,
             reset_key,
             hasher: Hasher::new().await?,
+            dpop_nonce_key,
+            resource_jtis: JtiCache::default(),
         })
     }
 
@@ -181,6 +215,7 @@ impl Tessera {
             sid: record.id,
             username: record.username.clone(),
             client_id: record.client_id.clone(),
+            cnf: record.dpop_jkt.clone().map(|jkt| Confirmation { jkt }),
         };
         Ok(Issued {
             access_token: access_token::issue(&claims, &key.key)?,
@@ -191,25 +226,32 @@ impl Tessera {
                 .state()
                 .expires_at(&self.settings.lifetimes)
                 .since(now),
+            token_type: if record.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
         })
     }
 }
 
-async fn load_or_create_secret(store: &dyn Store, kek: Option<&Kek>) -> Result<Vec<u8>, Error> {
-    if store.secret(REFRESH_SECRET).await?.is_none() {
-        let fresh = SealedBlob::seal(
-            kek,
-            REFRESH_SECRET,
-            &random_bytes::<{ RefreshKey::SECRET_LEN }>()?,
-        )?;
-        store
-            .insert_secret_if_absent(REFRESH_SECRET, &fresh)
-            .await?;
+/// The named secret of `len` random bytes, created on first start.
+async fn load_or_create_secret(
+    store: &dyn Store,
+    kek: Option<&Kek>,
+    name: &str,
+    len: usize,
+) -> Result<Vec<u8>, Error> {
+    if store.secret(name).await?.is_none() {
+        let mut material = random_bytes::<64>()?.to_vec();
+        material.truncate(len);
+        let fresh = SealedBlob::seal(kek, name, &material)?;
+        store.insert_secret_if_absent(name, &fresh).await?;
     }
     // Read back: when instances start together, the first writer's secret is everyone's.
     let blob = store
-        .secret(REFRESH_SECRET)
+        .secret(name)
         .await?
-        .ok_or_else(|| Error::Internal("the refresh-token secret vanished".into()))?;
-    blob.open(kek, REFRESH_SECRET)
+        .ok_or_else(|| Error::Internal(format!("the secret {name} vanished").into()))?;
+    blob.open(kek, name)
 }

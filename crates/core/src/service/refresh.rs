@@ -1,5 +1,7 @@
 //! Refresh and logout: the refresh rules applied to a presented token.
 
+use tessera_token::dpop::{InvalidProof, Proof};
+
 use super::{ClientInfo, Issued, Tessera};
 use crate::domain::RevokeReason;
 use crate::error::{Error, RefreshRejection};
@@ -51,6 +53,11 @@ impl Tessera {
         let Some(token) = self.refresh_key.parse(text) else {
             return Err(Error::InvalidRefreshToken(RefreshRejection::Unknown));
         };
+        let proof = self.refresh_proof(client).await?;
+        let key = proof
+            .as_ref()
+            .and_then(|p| p.as_ref().ok())
+            .map(|p| p.jkt.as_str());
         // The common case, the session's current token, live: one conditional UPDATE that
         // checks what `decide` would and rotates. Anything else (a replay, reuse, a revoked or
         // expired session, a lost race) changes nothing and goes through the rules.
@@ -67,11 +74,13 @@ impl Tessera {
             now,
             &self.settings.lifetimes,
         )
-        .for_client(oauth_client);
+        .for_client(oauth_client)
+        .for_dpop_key(key);
         if let Some(record) = self.store.rotate_current(&rotation).await? {
             return self.issue(&record, successor.encode(), now);
         }
-        self.refresh_by_rules(&token, oauth_client, client).await
+        self.refresh_by_rules(&token, oauth_client, proof.as_ref(), client)
+            .await
     }
 
     /// The rules, on the session as stored. A lost compare-and-swap means another request
@@ -81,6 +90,7 @@ impl Tessera {
         &self,
         token: &RefreshToken,
         oauth_client: Option<&str>,
+        proof: Option<&Result<Proof, InvalidProof>>,
         client: &ClientInfo,
     ) -> Result<Issued, Error> {
         for _ in 0..3 {
@@ -91,13 +101,19 @@ impl Tessera {
                 return Err(Error::InvalidRefreshToken(RefreshRejection::ClientMismatch));
             }
             let now = self.now();
-            match decide(
+            let decision = decide(
                 &record.state(),
                 token,
                 &self.refresh_key,
                 now,
                 &self.settings.lifetimes,
-            ) {
+            );
+            // A bound session's proof is judged after rules 1–2 and before 3–5: whatever it
+            // lacks, the token is not consumed and the session not revoked.
+            if !matches!(decision, Decision::Reject(_)) {
+                self.check_bound_proof(&record, proof, client)?;
+            }
+            match decision {
                 Decision::Rotate { successor } => {
                     let hash = self.refresh_key.hash(&successor);
                     if self
@@ -124,6 +140,43 @@ impl Tessera {
         Err(Error::Internal(
             "refresh kept losing its compare-and-swap".into(),
         ))
+    }
+
+    /// For a session bound to a DPoP key: the request's proof must be valid and by that key.
+    fn check_bound_proof(
+        &self,
+        record: &SessionRecord,
+        proof: Option<&Result<Proof, InvalidProof>>,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        let Some(bound) = &record.dpop_jkt else {
+            return Ok(());
+        };
+        match proof {
+            None => Err(Error::InvalidDpopProof(InvalidProof::Missing)),
+            Some(Err(why)) => Err(Error::InvalidDpopProof(*why)),
+            Some(Ok(p)) if p.jkt == *bound => Ok(()),
+            Some(Ok(p)) => {
+                self.dpop_mismatch(record, &p.jkt, client);
+                Err(Error::InvalidRefreshToken(RefreshRejection::DpopMismatch))
+            }
+        }
+    }
+
+    /// A valid proof by another key than the session's: someone holds the refresh token but
+    /// not the key. Counted and logged; the session is left as it was.
+    fn dpop_mismatch(&self, record: &SessionRecord, presented_jkt: &str, client: &ClientInfo) {
+        metrics::counter!("tessera_dpop_mismatch_total").increment(1);
+        tracing::warn!(
+            target: "tessera::security",
+            event = "dpop_mismatch",
+            user_id = %record.user_id,
+            session_id = %record.id,
+            ip = client.ip.map(tracing::field::display),
+            presented_jkt,
+            "refresh with a DPoP proof by another key than the session's: refused, session kept"
+        );
+        // The `session.dpop_mismatch` webhook event is emitted here.
     }
 
     /// Rule 5: an already-used token ends its whole session.

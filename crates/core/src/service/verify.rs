@@ -33,7 +33,11 @@ impl Tessera {
 
     /// Verifies an access token and checks that its session is still live.
     pub async fn verify_live(&self, token: &str) -> Result<AccessClaims, Error> {
-        let claims = self.verify(token)?;
+        self.check_live(self.verify(token)?).await
+    }
+
+    /// `claims` when their session is still live.
+    pub(super) async fn check_live(&self, claims: AccessClaims) -> Result<AccessClaims, Error> {
         match self.store.session(claims.sid).await? {
             Some(s)
                 if s.user_id == claims.sub

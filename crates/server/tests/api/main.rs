@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod attacks;
 mod cli;
+mod dpop;
 mod faults;
 mod hardening;
 mod instances;

@@ -1,0 +1,16 @@
+-- DPoP (RFC 9449): sessions bound to a key, and the proofs already accepted.
+-- * `sessions.dpop_jkt` is the RFC 7638 thumbprint of the key a session is bound to (NULL:
+--   unbound). It is public (it is in every access token's `cnf`), so it is stored as it is.
+-- * `dpop_jtis` holds a 16-byte fingerprint of each accepted proof's key and `jti`, until the
+--   proof could no longer be accepted anyway (`expires_at`, ms). The primary key makes a second
+--   insert of one fingerprint a conflict: a replay, whichever instance saw the first. Expired
+--   rows are purged with ended sessions, so the table holds about a minute of proofs.
+
+ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
+
+CREATE TABLE dpop_jtis (
+    id         BLOB    PRIMARY KEY NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX dpop_jtis_by_expiry ON dpop_jtis (expires_at);
