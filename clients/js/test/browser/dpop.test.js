@@ -144,7 +144,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
       const loginProof = headers.find((h) => h.path === "/auth/login")?.dpop;
       assert.ok(loginProof, "the login carried a proof");
       assert.equal(proofKey(loginProof), key.jkt);
-      assert.equal(await page.getAttribute("[data-testid=token-binding]", "data-bound"), "true");
+      await page.waitForSelector("[data-testid=token-binding][data-bound=true]");
       assert.match((await page.textContent("[data-testid=token-binding]")) ?? "", /Bound to this device's key/);
     });
   });
@@ -184,6 +184,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
       const other = await answer(await post({ DPoP: await attackerProof("POST", url) }));
       t.diagnostic(`copied cookie with another key's proof: ${JSON.stringify(other)}`);
       assert.deepEqual([other.status, other.body?.error, other.body?.reason], [401, "invalid_refresh_token", "dpop_mismatch"]);
+      assert.equal(await server.metric("tessera_dpop_mismatch_total"), 1, "the mismatch was counted");
 
       // The rightful page: its token was not consumed, its session not revoked.
       const before = await server.metric(...REFRESH_OK);
@@ -355,6 +356,8 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
         await signIn(page, await registerUser(server));
         const results = await callRepeatedly(page, { everyMs: 300, forMs: 2.5 * ACCESS_TTL_MS });
         t.diagnostic(responses.map((r) => `${r.path} ${r.status}`).join(", "));
+        const logins = responses.filter((r) => r.path === "/auth/login").map((r) => r.status);
+        assert.deepEqual(logins, [400, 200], "the first proof had no nonce; the retry had the one the server sent");
         assert.deepEqual(results.filter((r) => r !== 200), []);
         assert.ok(responses.some((r) => r.path === "/auth/refresh" && r.status === 200));
         assert.deepEqual(await ends(page), []);
