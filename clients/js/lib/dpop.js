@@ -81,7 +81,39 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
    */
   const offsets = new Map();
 
+  const stored = async () => {
+    const key = asDeviceKey(await database.get(name).catch(() => null));
+    if (key !== null) cached = key;
+    return key;
+  };
+
+  /**
+   * @param {DeviceKey} key
+   * @param {ProofTarget} target
+   */
+  const proof = async (key, { method, url, accessToken }) => {
+    const target = new URL(url);
+    const htu = `${target.origin}${target.pathname}`;
+    const nonce = nonces.get(target.origin);
+    const header = { typ: "dpop+jwt", alg: "ES256", jwk: key.jwk };
+    const claims = {
+      jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+      htm: method.toUpperCase(),
+      htu,
+      iat: Math.floor(clock.wall() / 1000) + (offsets.get(target.origin) ?? 0),
+      ...(accessToken === undefined ? {} : { ath: await sha256(subtle, accessToken) }),
+      ...(nonce === undefined ? {} : { nonce }),
+    };
+    const input = `${base64urlJson(header)}.${base64urlJson(claims)}`;
+    // WebCrypto's ECDSA signature is already r || s, the JWS form: no DER to undo.
+    const signature = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.keyPair.privateKey, utf8(input));
+    return `${input}.${base64url(new Uint8Array(signature))}`;
+  };
+
   return {
+    stored,
+    proof,
+
     async generate() {
       try {
         await database.open();
@@ -101,15 +133,9 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
       await database.put(name, key);
     },
 
-    async stored() {
-      const key = asDeviceKey(await database.get(name).catch(() => null));
-      if (key !== null) cached = key;
-      return key;
-    },
-
     async keyFor(jkt) {
       if (cached?.jkt === jkt) return cached;
-      const key = await this.stored();
+      const key = await stored();
       return key?.jkt === jkt ? key : null;
     },
 
@@ -123,30 +149,11 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
       await database.deleteIf(name, () => true).catch(() => {});
     },
 
-    async proof(key, { method, url, accessToken }) {
-      const target = new URL(url);
-      const htu = `${target.origin}${target.pathname}`;
-      const nonce = nonces.get(target.origin);
-      const header = { typ: "dpop+jwt", alg: "ES256", jwk: key.jwk };
-      const claims = {
-        jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
-        htm: method.toUpperCase(),
-        htu,
-        iat: Math.floor(clock.wall() / 1000) + (offsets.get(target.origin) ?? 0),
-        ...(accessToken === undefined ? {} : { ath: await sha256(subtle, accessToken) }),
-        ...(nonce === undefined ? {} : { nonce }),
-      };
-      const input = `${base64urlJson(header)}.${base64urlJson(claims)}`;
-      // WebCrypto's ECDSA signature is already r || s, the JWS form: no DER to undo.
-      const signature = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.keyPair.privateKey, utf8(input));
-      return `${input}.${base64url(new Uint8Array(signature))}`;
-    },
-
     async send(key, target, send) {
       const origin = new URL(target.url).origin;
       const usedNonce = nonces.get(origin);
       const usedOffset = offsets.get(origin) ?? 0;
-      const first = await send(await this.proof(key, target));
+      const first = await send(await proof(key, target));
       const nonce = first.headers.get("DPoP-Nonce");
       if (nonce !== null && nonce !== "") nonces.set(origin, nonce);
       const error = await proofError(first);
@@ -159,7 +166,7 @@ export function deviceKeys({ crypto, indexedDB, name, clock }) {
           retry = true;
         }
       }
-      return retry ? send(await this.proof(key, target)) : first;
+      return retry ? send(await proof(key, target)) : first;
     },
   };
 }
@@ -257,7 +264,8 @@ function storage(indexedDB) {
   let opening = null;
 
   function open() {
-    opening ??= new Promise((resolve, reject) => {
+    if (opening) return opening;
+    opening = new Promise((resolve, reject) => {
       const request = indexedDB.open(DB_NAME, 1);
       request.onupgradeneeded = () => request.result.createObjectStore(STORE);
       request.onsuccess = () => {
@@ -272,6 +280,7 @@ function storage(indexedDB) {
       request.onerror = () => reject(request.error);
       request.onblocked = () => reject(new Error("IndexedDB open blocked"));
     });
+    // A failed open is tried again at the next use.
     opening.catch(() => {
       opening = null;
     });

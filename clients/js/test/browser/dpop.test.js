@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { deviceKeys } from "../../lib/dpop.js";
 import { systemClock } from "../../lib/expiry.js";
@@ -14,7 +14,10 @@ import {
   callRepeatedly,
   ends,
   hasToken,
-  launchBrowser,
+  REFRESH_OK,
+  REUSE,
+  TEST_TIMEOUT,
+  useBrowser,
   openDemo,
   PASSWORD,
   registerUser,
@@ -24,18 +27,7 @@ import {
   withServer,
 } from "./harness.js";
 
-const TEST_TIMEOUT = 90_000;
-const REFRESH_OK = ["tessera_refreshes_total", 'outcome="ok"'];
-const REUSE = "tessera_refresh_reuse_detected_total";
-
-/** @type {import("playwright-core").Browser} */
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 /** The JSON of a JWT's (or proof's) part `index`. */
 const jwtPart = (jwt, index) => JSON.parse(Buffer.from(jwt.split(".")[index], "base64url").toString("utf8"));
@@ -121,7 +113,7 @@ async function answer(res) {
 
 describe("sessions bound to the browser's device key (DPoP)", () => {
   it("binds the login to a non-extractable P-256 key kept in IndexedDB", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const headers = recordAuthHeaders(page);
       const login = page.waitForResponse((r) => r.url().endsWith("/auth/login") && r.status() === 200);
@@ -150,7 +142,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("refuses the refresh cookie copied into another browser or into a script, while the page keeps refreshing", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       await watch(page);
@@ -159,7 +151,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
       assert.ok(refresh);
 
       // Another browser profile with the copied cookie jar: the client there has no key.
-      const thief = await browser.newContext();
+      const thief = await browser().newContext();
       try {
         await thief.addCookies(cookies);
         const thiefPage = await openDemo(thief, server);
@@ -201,7 +193,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("refuses an access token copied out of the page at /auth/me without the key's proof", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const sent = page.waitForRequest((r) => r.url().endsWith("/auth/me"));
@@ -233,7 +225,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("shares one key between two tabs, which still refresh one at a time", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const tabs = [await openDemo(context, server), await openDemo(context, server)];
       const headers = tabs.map((tab) => recordAuthHeaders(tab));
       await signIn(tabs[0], await registerUser(server));
@@ -262,7 +254,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("keeps the session and its key across a reload", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       await signIn(page, username);
@@ -281,7 +273,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("deletes the key when the session ends: logout, or a revocation", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       await signIn(page, username);
@@ -303,7 +295,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("gives Bearer tokens and stores no key with { dpop: false }", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       const headers = recordAuthHeaders(page);
@@ -328,7 +320,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
   });
 
   it("signs in and keeps refreshing with the device's clock five minutes ahead", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       await context.addInitScript(() => {
         const now = Date.now.bind(Date);
         Date.now = () => now() + 5 * 60_000;
@@ -349,7 +341,7 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
 
   it("follows the server's nonces through login and refreshes", { timeout: TEST_TIMEOUT }, async (t) => {
     await withServer(
-      browser,
+      browser(),
       async ({ server, context }) => {
         const page = await openDemo(context, server);
         const responses = await watch(page);

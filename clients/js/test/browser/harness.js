@@ -10,6 +10,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
+import { after, before } from "node:test";
+
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -140,8 +142,32 @@ export async function startServer(extraEnv = {}) {
   };
 }
 
-export async function launchBrowser() {
+async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Each test's time limit: a few servers, browser contexts and token lifetimes. */
+export const TEST_TIMEOUT = 90_000;
+export const REFRESH_OK = ["tessera_refreshes_total", 'outcome="ok"'];
+export const REUSE = "tessera_refresh_reuse_detected_total";
+
+/**
+ * One Chromium for the calling test file, launched before its tests and closed after them.
+ * @returns {() => import("playwright-core").Browser}
+ */
+export function useBrowser() {
+  /** @type {import("playwright-core").Browser | undefined} */
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error("the browser is launched before the tests run");
+    return browser;
+  };
 }
 
 let counter = 0;

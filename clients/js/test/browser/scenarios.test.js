@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import {
   ACCESS_TTL_MS,
@@ -11,7 +11,10 @@ import {
   callRepeatedly,
   ends,
   hasToken,
-  launchBrowser,
+  REFRESH_OK,
+  REUSE,
+  TEST_TIMEOUT,
+  useBrowser,
   openDemo,
   PASSWORD,
   registerUser,
@@ -23,22 +26,11 @@ import {
   withServer,
 } from "./harness.js";
 
-const TEST_TIMEOUT = 90_000;
-const REFRESH_OK = ['tessera_refreshes_total', 'outcome="ok"'];
-const REUSE = "tessera_refresh_reuse_detected_total";
-
-/** @type {import("playwright-core").Browser} */
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 describe("browser client against the tessera server", () => {
   it("keeps a page that calls every 300 ms for three lifetimes signed in without a failure", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -59,7 +51,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("lets four tabs share one refresh per lifetime with no 401 and no reuse", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -90,7 +82,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("ends the session in every other tab within 2 s of a logout in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -128,7 +120,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("reports 'revoked' when the session is revoked from the CLI", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       await watch(page);
@@ -148,9 +140,9 @@ describe("browser client against the tessera server", () => {
   });
 
   it("signs the other device out at its next refresh when the password is changed in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       // Two devices: two browser contexts, so two cookie jars and no tab hand-over between them.
-      const otherContext = await browser.newContext();
+      const otherContext = await browser().newContext();
       try {
         const username = await registerUser(server);
         const phone = await openDemo(otherContext, server);
@@ -192,14 +184,14 @@ describe("browser client against the tessera server", () => {
   });
 
   it("resets a forgotten password with a token from the CLI, signing every device out", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const username = await registerUser(server);
       const signedIn = await openDemo(context, server);
       await signIn(signedIn, username);
       const token = (await server.cli("user", "reset-link", username)).trim();
       assert.equal(token.length, 43);
 
-      const otherContext = await browser.newContext();
+      const otherContext = await browser().newContext();
       try {
         const page = await openDemo(otherContext, server);
         await page.fill("[data-testid=reset-token]", token);
@@ -223,7 +215,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("keeps the refresh token from JavaScript and stays signed in across a reload", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       await signIn(page, username);
@@ -255,7 +247,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("survives a refresh whose answer is lost, through the grace window", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
 
@@ -291,7 +283,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("renews a token that expired while the tab slept before its first call", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -323,7 +315,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("shows the user, the token countdown, refreshes and sessions on the demo page", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await context.newPage();
       page.problems = [];
       page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
@@ -334,7 +326,7 @@ describe("browser client against the tessera server", () => {
 
       // A second device, signed in elsewhere.
       const username = uniqueUser();
-      const other = await browser.newContext();
+      const other = await browser().newContext();
       const otherPage = await other.newPage();
       await otherPage.goto(server.origin);
 
@@ -388,7 +380,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("logs no console error on a fresh visitor's first load", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       assert.equal(await page.isVisible("[data-testid=login-form]"), true);
       assert.equal(await page.isHidden("#notice"), true, "no notice");
@@ -402,7 +394,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("says which origin is allowed when the page's origin is not", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(browser, async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await context.newPage();
       const elsewhere = server.origin.replace("127.0.0.1", "localhost");
       await page.goto(`${elsewhere}/?autocall=0`);
@@ -417,7 +409,7 @@ describe("browser client against the tessera server", () => {
 
   it("keeps the sessions table and its Revoke button on a 390 px screen", { timeout: TEST_TIMEOUT }, async () => {
     await withServer(
-      browser,
+      browser(),
       async ({ server, context }) => {
         const username = await registerUser(server);
         // A second session, so the list has a Revoke button besides "Sign out here".

@@ -7,25 +7,13 @@ import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
 import { createClient } from "../../tessera-client.js";
-import { ORIGIN, channelHub, decodeProof, fakeClock, fakeIndexedDB, fakeLocks, fakeServer, jwkThumbprint, linkedClocks, tick } from "./fakes.js";
+import { ORIGIN, channelHub, decodeProof, fakeClock, fakeIndexedDB, fakeLocks, fakeServer, fakeWiring, jwkThumbprint, linkedClocks, tick } from "./fakes.js";
 
 const STORE_KEY = `tessera:${ORIGIN}`;
 
 /** A client with a device key: the fake server, clock and IndexedDB, real WebCrypto. */
 function client(server, clock, indexedDB, extra = {}) {
-  return createClient({
-    baseUrl: ORIGIN,
-    fetch: server.fetch,
-    clock,
-    indexedDB,
-    locks: null,
-    BroadcastChannel: null,
-    window: null,
-    document: null,
-    retryDelaysMs: [1, 1],
-    lockTimeoutMs: 50,
-    ...extra,
-  });
+  return createClient({ ...fakeWiring(server, clock), indexedDB, ...extra });
 }
 
 const sha256 = (text) => createHash("sha256").update(text).digest("base64url");
@@ -375,7 +363,7 @@ describe("without a device key", () => {
     const { createClient: fresh } = await import(`../../tessera-client.js?page=${Math.random()}`);
     const warn = t.mock.method(console, "warn", () => {});
     const server = fakeServer();
-    const make = () => fresh({ baseUrl: ORIGIN, fetch: server.fetch, indexedDB: null, locks: null, BroadcastChannel: null, window: null, document: null });
+    const make = () => fresh({ ...fakeWiring(server, fakeClock()), indexedDB: null });
     const tessera = make();
     make();
     await tessera.login("ada", "correct horse");
@@ -389,7 +377,7 @@ describe("without a device key", () => {
     const { createClient: fresh } = await import(`../../tessera-client.js?page=${Math.random()}`);
     const warn = t.mock.method(console, "warn", () => {});
     const server = fakeServer();
-    const tessera = fresh({ baseUrl: ORIGIN, fetch: server.fetch, indexedDB: fakeIndexedDB({ refuseOpen: true }), locks: null, BroadcastChannel: null, window: null, document: null });
+    const tessera = fresh({ ...fakeWiring(server, fakeClock()), indexedDB: fakeIndexedDB({ refuseOpen: true }) });
     await tessera.login("ada", "correct horse");
     await tessera.fetch(`${ORIGIN}/auth/me`);
     assert.equal(server.calls[0].dpop, null);

@@ -7,6 +7,24 @@ import { createHash, createPublicKey, verify } from "node:crypto";
 
 export const ORIGIN = "http://tessera.test";
 
+/**
+ * Options that wire a client to the fakes: the fake server and clock, and no real timers,
+ * channels, locks or page events unless the test adds them.
+ */
+export function fakeWiring(server, clock) {
+  return {
+    baseUrl: ORIGIN,
+    fetch: server.fetch,
+    clock,
+    locks: null,
+    BroadcastChannel: null,
+    window: null,
+    document: null,
+    retryDelaysMs: [1, 1],
+    lockTimeoutMs: 50,
+  };
+}
+
 /** A clock that moves only when told. `monoOffset` gives each tab its own time origin. */
 export function fakeClock(monoOffset = 0) {
   const clock = {
