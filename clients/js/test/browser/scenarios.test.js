@@ -254,7 +254,9 @@ describe("browser client against the tessera server", () => {
       // The next refresh reaches the server, which rotates the token, but its answer never
       // reaches the page: the browser keeps the old cookie.
       let lost = null;
+      const proofs = [];
       await page.route("**/auth/refresh", async (route) => {
+        proofs.push((await route.request().allHeaders()).dpop);
         if (lost) return route.continue();
         const cookiesBefore = await context.cookies();
         const response = await route.fetch();
@@ -272,6 +274,8 @@ describe("browser client against the tessera server", () => {
       const successor = /tessera_refresh=([^;]+)/.exec(lost.setCookie)?.[1];
       const [cookie] = await context.cookies();
       assert.equal(cookie.value, successor, "the retry got the same successor the lost answer carried");
+      const jtis = proofs.map((proof) => JSON.parse(Buffer.from(proof.split(".")[1], "base64url").toString()).jti);
+      assert.ok(jtis.length >= 2 && new Set(jtis).size === jtis.length, "each try signed a fresh DPoP proof");
 
       await watch(page);
       const results = await callRepeatedly(page, { everyMs: 300, forMs: 2 * ACCESS_TTL_MS });
