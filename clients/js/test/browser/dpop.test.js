@@ -319,6 +319,45 @@ describe("sessions bound to the browser's device key (DPoP)", () => {
     });
   });
 
+  it("keeps no key and uses Bearer when the server has DPoP off", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(
+      browser(),
+      async ({ server, context }) => {
+        const page = await openDemo(context, server);
+        const headers = recordAuthHeaders(page);
+        await signIn(page, await registerUser(server));
+        assert.ok(headers.find((h) => h.path === "/auth/login")?.dpop, "the client offered a proof");
+        assert.equal(await page.evaluate(() => window.tessera.status()?.keyThumbprint), null);
+        assert.equal(await storedKey(page), null);
+        assert.equal(await page.evaluate(async () => (await window.tessera.fetch("/auth/me")).status), 200);
+        assert.match(headers.findLast((h) => h.path === "/auth/me")?.authorization ?? "", /^Bearer /);
+        await page.waitForSelector("[data-testid=token-binding][data-bound=false]");
+      },
+      { env: { TESSERA_DPOP: "off" } },
+    );
+  });
+
+  it("signs in where the server requires DPoP, which refuses a client that opted out", { timeout: TEST_TIMEOUT }, async () => {
+    await withServer(
+      browser(),
+      async ({ server, context }) => {
+        const page = await openDemo(context, server);
+        const username = await registerUser(server);
+        const optedOut = await page.evaluate(
+          async ([u, p]) => {
+            const { createClient } = await import("/tessera-client.js");
+            return createClient({ dpop: false, channelName: "plain" }).login(u, p).then(() => "ok", (e) => `${e.status} ${e.code}`);
+          },
+          [username, PASSWORD],
+        );
+        assert.equal(optedOut, "400 invalid_dpop_proof");
+        await signIn(page, username);
+        assert.ok(await page.evaluate(() => window.tessera.status()?.keyThumbprint));
+      },
+      { env: { TESSERA_DPOP: "required" } },
+    );
+  });
+
   it("signs in and keeps refreshing with the device's clock five minutes ahead", { timeout: TEST_TIMEOUT }, async (t) => {
     await withServer(browser(), async ({ server, context }) => {
       await context.addInitScript(() => {
