@@ -183,3 +183,47 @@ impl Tessera {
         dpop::MAX_AGE.saturating_add(self.settings.clock_leeway.saturating_mul(2))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_lives_from_its_step_to_the_next_and_only_under_its_key() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]);
+        let other = hmac::Key::new(hmac::HMAC_SHA256, &[8; 32]);
+        let step = 60_000_000;
+        let nonce = nonce_at(&key, step);
+        // Every instance sharing the key, with its clock up to a step either way.
+        for now in [step - 1, step, step + 1] {
+            assert!(Tessera::nonce_is_current(&key, now, &nonce), "{now}");
+        }
+        assert!(!Tessera::nonce_is_current(&key, step + 2, &nonce), "stale");
+        assert!(
+            !Tessera::nonce_is_current(&key, step - 2, &nonce),
+            "too early"
+        );
+        assert!(
+            !Tessera::nonce_is_current(&other, step, &nonce),
+            "another key"
+        );
+        let mut forged = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
+        forged[10] ^= 1;
+        assert!(!Tessera::nonce_is_current(
+            &key,
+            step,
+            &URL_SAFE_NO_PAD.encode(forged)
+        ));
+        let later = URL_SAFE_NO_PAD.encode((step + 1).to_be_bytes());
+        assert!(
+            !Tessera::nonce_is_current(&key, step, &later),
+            "a step without its tag"
+        );
+        for garbage in ["", "!!", "AAAA"] {
+            assert!(
+                !Tessera::nonce_is_current(&key, step, garbage),
+                "{garbage:?}"
+            );
+        }
+    }
+}
