@@ -10,6 +10,8 @@
  * Invariants:
  * - the access token lives only in memory (`TokenState`): never in storage, never in the DOM;
  * - the refresh token is never seen by JavaScript (HttpOnly cookie); refresh and logout send no body;
+ * - by default the session is bound (DPoP) to a non-extractable device key kept in IndexedDB: a
+ *   copied cookie or token is worthless without it, and no script can read the key out;
  * - expiry is reckoned from `expires_in` and the local time the response arrived, never by comparing
  *   the server's clock with the browser's;
  * - at most one refresh is in flight per page, and tabs take turns through a Web Lock;
@@ -18,7 +20,8 @@
  * @module tessera-client
  */
 
-import { bearerFetch } from "./lib/bearer-fetch.js";
+import { bearerFetch, tokenSender } from "./lib/bearer-fetch.js";
+import { deviceKeys } from "./lib/dpop.js";
 import { TesseraError, errorFrom } from "./lib/errors.js";
 import { systemClock } from "./lib/expiry.js";
 import { isRecord, readJson } from "./lib/json.js";
@@ -27,7 +30,7 @@ import { renewal } from "./lib/renewal.js";
 import { cookieRequests } from "./lib/requests.js";
 import { openTabChannel } from "./lib/tab-channel.js";
 import { tabLock } from "./lib/tab-lock.js";
-import { TokenState } from "./lib/token-state.js";
+import { TokenState, isBoundTokenResponse } from "./lib/token-state.js";
 
 export { TesseraError, isTransient, sessionEndReason } from "./lib/errors.js";
 export {
@@ -53,6 +56,12 @@ export {
  * @property {string[]} [tokenOrigins] Origins to which `fetch` attaches the access token. Requests to
  *   any other origin are passed through untouched, so the token never leaks to a third party.
  *   Defaults to the origin of `baseUrl`.
+ * @property {boolean} [dpop] Bind the session to a device key (DPoP, RFC 9449): a non-extractable
+ *   P-256 key made at login and kept in IndexedDB, which signs a proof for the login, every refresh
+ *   and every `fetch` of the bound token. Defaults to true; without WebCrypto or IndexedDB the
+ *   client says so once in the console and uses Bearer tokens. `false` opts out.
+ * @property {Crypto} [crypto] Defaults to the global `crypto`.
+ * @property {IDBFactory | null} [indexedDB] Defaults to the global `indexedDB`; `null` as if there were none.
  * @property {typeof globalThis.fetch} [fetch] Defaults to the global `fetch`.
  * @property {Clock} [clock] Defaults to `performance.now` and `Date.now`.
  * @property {LockManagerLike | null} [locks] Defaults to `navigator.locks` where available; `null`
@@ -134,30 +143,65 @@ export function createClient(options = {}) {
 
   /** @param {string} path */
   const url = (path) => `${baseUrl}${path}`;
+  /** @param {string} href */
+  const absolute = (href) => new URL(href, pageBase).href;
+
+  const keys =
+    options.dpop === false
+      ? null
+      : deviceKeys({
+          crypto: options.crypto ?? globalThis.crypto,
+          indexedDB: (options.indexedDB !== undefined ? options.indexedDB : globalThis.indexedDB) ?? undefined,
+          name,
+          clock,
+        });
+  if (options.dpop !== false && keys === null) warnUnbound("this browser has no WebCrypto or no IndexedDB");
 
   // Messages arrive asynchronously, after `tokens` exists.
   const tabs = openTabChannel(Channel, name, clock, {
     token: (handover) => tokens.adopt(handover),
     end: (reason, sessionId) => tokens.endedInAnotherTab(reason, sessionId),
   });
-  const tokens = new TokenState(clock, tabs);
+  // Whichever way a session ends here (logout, revocation, another tab), its key goes with it.
+  const tokens = new TokenState(clock, tabs, (jkt) => void keys?.forget(jkt));
   const withLock = tabLock(locks, name, options.lockTimeoutMs ?? 15_000);
-  const requests = cookieRequests({ fetch: fetchImpl, url, clock, timeoutMs: options.requestTimeoutMs ?? 10_000 });
+  const requests = cookieRequests({
+    fetch: fetchImpl,
+    url,
+    absolute,
+    keys,
+    clock,
+    timeoutMs: options.requestTimeoutMs ?? 10_000,
+  });
   const renewer = renewal({
     tokens,
     requests,
     withLock,
+    keys,
     tabsHandOver: tabs !== null && locks !== null,
     retryDelaysMs: options.retryDelaysMs ?? [250, 1000],
   });
+  const base = pageBase ?? (baseUrl || undefined);
+  const send = tokenSender({ fetch: fetchImpl, keys, base });
   const authFetch = bearerFetch({
     fetch: fetchImpl,
+    send,
     tokenOrigins: new Set(options.tokenOrigins ?? (apiOrigin ? [apiOrigin] : [])),
-    base: pageBase ?? (baseUrl || undefined),
+    base,
     tokens,
     renewal: renewer,
   });
   const stopWaking = onPageWake(win, doc, renewer.renewIfStale);
+
+  /**
+   * Ends the session in every tab, and resolves once its key is deleted.
+   * @param {import("./lib/errors.js").SessionEndReason} reason
+   */
+  async function endHere(reason) {
+    const jkt = tokens.status()?.keyThumbprint ?? null;
+    tokens.end(reason, { broadcast: true });
+    if (jkt !== null) await keys?.forget(jkt);
+  }
 
   /**
    * @param {string} path
@@ -182,10 +226,28 @@ export function createClient(options = {}) {
     },
 
     async login(username, password) {
-      const { body, arrival } = await requests.postCredentials("/auth/login", username, password);
-      tokens.newEpoch();
-      tokens.acceptResponse(body, arrival, "login");
-      return { session_id: tokens.sessionId ?? "", expires_in: (tokens.lifetimeMs ?? 0) / 1000 };
+      // Under the lock: no tab refreshes with the old key while the cookie turns into the new
+      // session's, and the key is stored only once the login succeeded (a failed one keeps the
+      // session this browser may already hold).
+      return withLock(async () => {
+        const key = keys ? await keys.generate() : null;
+        if (keys && key === null) warnUnbound("IndexedDB cannot be opened here");
+        const { body, arrival } = await requests.postCredentials("/auth/login", username, password, key);
+        // A server with DPoP off ignores the proof: an unbound session keeps no key (and no
+        // earlier session's key may sign its refreshes).
+        const bound = key !== null && isBoundTokenResponse(body);
+        if (bound) {
+          await keys?.keep(key).catch((error) => {
+            // The session works in this page; other tabs and a reload will not find its key.
+            console.warn("tessera-client: the device key could not be stored", error);
+          });
+        } else {
+          await keys?.clear();
+        }
+        tokens.newEpoch();
+        tokens.acceptResponse(body, arrival, "login", bound ? key.jkt : null);
+        return { session_id: tokens.sessionId ?? "", expires_in: (tokens.lifetimeMs ?? 0) / 1000 };
+      });
     },
 
     fetch: authFetch,
@@ -210,7 +272,7 @@ export function createClient(options = {}) {
       if (id === tokens.sessionId) {
         // This device's own session: the cookie is dead now, so clear it too.
         await withLock(requests.logout).catch(() => {});
-        tokens.end("revoked", { broadcast: true });
+        await endHere("revoked");
       }
     },
 
@@ -218,13 +280,13 @@ export function createClient(options = {}) {
       // Only a confirmed logout ends the session here: if the server was not told, the cookie
       // still works, and saying "signed out" would be a lie on a shared computer.
       await withLock(requests.logout);
-      tokens.end("logout", { broadcast: true });
+      await endHere("logout");
     },
 
     async logoutAll() {
       await authJson("/auth/logout-all", { method: "POST" });
       await withLock(requests.logout).catch(() => {}); // the session is revoked already; this clears the cookie
-      tokens.end("logout", { broadcast: true });
+      await endHere("logout");
     },
 
     async changePassword(currentPassword, newPassword) {
@@ -247,13 +309,10 @@ export function createClient(options = {}) {
       if (held === null) return;
       // The reset revoked every session of the token's user. Whether this page's session was one
       // of them (it may belong to another user) is the server's to say: ask, without renewing.
-      const check = await fetchImpl(url("/auth/me"), {
-        headers: { Authorization: `Bearer ${held}` },
-        cache: "no-store",
-      }).catch(() => null);
+      const check = await send(url("/auth/me"), { cache: "no-store" }, held).catch(() => null);
       if (check?.status === 401) {
         await withLock(requests.logout).catch(() => {}); // the session is revoked; clear the cookie
-        tokens.end("password_changed", { broadcast: true });
+        await endHere("password_changed");
       }
     },
 
@@ -262,6 +321,18 @@ export function createClient(options = {}) {
       stopWaking();
     },
   };
+}
+
+let warnedUnbound = false;
+
+/**
+ * Says once per page that sessions are not bound to a device key, and why.
+ * @param {string} why
+ */
+function warnUnbound(why) {
+  if (warnedUnbound) return;
+  warnedUnbound = true;
+  console.warn(`tessera-client: ${why}, so sessions are not bound to a device key (DPoP): Bearer tokens are used.`);
 }
 
 /**

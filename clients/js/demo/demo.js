@@ -29,6 +29,9 @@ const END_MESSAGES = {
   unknown: "The server did not recognise this session. Please sign in again.",
   missing: "This browser no longer holds a session cookie. Please sign in again.",
   password_changed: "The password was reset, which signs out every device. Please sign in with the new password.",
+  dpop_mismatch: "This session belongs to another device's key, so it cannot be renewed here. Please sign in again.",
+  dpop_key_missing:
+    "This session is bound to a device key this browser no longer holds (its site data was cleared). Please sign in again.",
 };
 
 /** @type {Record<string, string>} */
@@ -39,6 +42,8 @@ const ERROR_MESSAGES = {
   csrf_rejected: "The server refused this page's origin (check TESSERA_ALLOWED_ORIGINS).",
   network_error: "The server could not be reached.",
   invalid_reset_token: "That reset token is used, expired, replaced by a newer one, or unknown.",
+  invalid_dpop_proof:
+    "The server wants a proof of this device's key and refused this one (this browser may lack WebCrypto or IndexedDB).",
 };
 
 const tessera = createClient({ baseUrl: "" });
@@ -82,6 +87,7 @@ const el = {
   countdown: byId("countdown", HTMLElement),
   progress: byId("token-progress", HTMLProgressElement),
   tokenDetail: byId("token-detail", HTMLElement),
+  tokenBinding: byId("token-binding", HTMLElement),
   autocall: byId("autocall", HTMLInputElement),
   callsOk: byId("calls-ok", HTMLElement),
   callsFailed: byId("calls-failed", HTMLElement),
@@ -292,6 +298,8 @@ function renderCountdown() {
     el.countdown.textContent = "—";
     el.progress.value = 0;
     el.tokenDetail.textContent = "No access token in memory.";
+    el.tokenBinding.textContent = "";
+    delete el.tokenBinding.dataset.bound;
     return;
   }
   el.countdown.textContent = (info.expiresInMs / 1000).toFixed(1);
@@ -299,6 +307,18 @@ function renderCountdown() {
   el.progress.classList.toggle("low", info.renewInMs === 0);
   const renew = info.renewInMs === 0 ? "renews at the next call" : `renews in ${(info.renewInMs / 1000).toFixed(1)} s`;
   el.tokenDetail.textContent = `Lifetime ${Math.round(info.lifetimeMs / 1000)} s · ${renew}`;
+  renderBinding(info.keyThumbprint);
+}
+
+/** @param {string | null} thumbprint */
+function renderBinding(thumbprint) {
+  const bound = thumbprint !== null;
+  if (el.tokenBinding.dataset.bound === String(bound) && el.tokenBinding.title === (thumbprint ?? "")) return;
+  el.tokenBinding.dataset.bound = String(bound);
+  el.tokenBinding.title = thumbprint ?? "";
+  el.tokenBinding.textContent = bound
+    ? `Bound to this device's key (DPoP, key ${thumbprint.slice(0, 8)}…): a copied cookie or token is useless elsewhere.`
+    : "Bearer token: not bound to a device key.";
 }
 
 /** @param {TokenInfo} info */

@@ -8,13 +8,15 @@ import { isRecord } from "./json.js";
 
 /**
  * Why a session ended. The server's `reason` for a refused refresh ("revoked", "expired", "reused",
- * "unknown", "missing"), "logout" when this or another tab logged out, or "password_changed" when
- * this page reset the user's password (which ends every session, this browser's included).
+ * "unknown", "missing", "dpop_mismatch"), "logout" when this or another tab logged out,
+ * "password_changed" when this page reset the user's password (which ends every session, this
+ * browser's included), or "dpop_key_missing" when the session is bound to a device key this
+ * browser does not hold (its site data was cleared, or the page was created with `dpop: false`).
  *
  * A session that another device's password change or reset ended is reported as the server
  * reports it, "revoked": the refresh answer says that the session was revoked, not why, and the
  * client does not guess.
- * @typedef {"logout" | "revoked" | "expired" | "reused" | "unknown" | "missing" | "password_changed" | (string & {})} SessionEndReason
+ * @typedef {"logout" | "revoked" | "expired" | "reused" | "unknown" | "missing" | "password_changed" | "dpop_mismatch" | "dpop_key_missing" | (string & {})} SessionEndReason
  */
 
 /** Error raised by the client; `code` is the server's `error` code or one of the client's own. */

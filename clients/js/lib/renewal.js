@@ -8,14 +8,18 @@
  */
 
 import { errorFrom, isSessionEnded, isTransient, sessionEndReason, sessionEnded } from "./errors.js";
+import { isRecord } from "./json.js";
 
 /** @typedef {import("./token-state.js").TokenState} TokenState */
 /** @typedef {import("./requests.js").CookieRequests} CookieRequests */
 /** @typedef {import("./tab-lock.js").WithLock} WithLock */
+/** @typedef {import("./dpop.js").DeviceKeys} DeviceKeys */
+/** @typedef {import("./errors.js").SessionEndReason} SessionEndReason */
+/** @typedef {import("./token-state.js").Credential} Credential */
 
 /**
  * @typedef {Object} Renewal
- * @property {() => Promise<string>} ensureToken A token to send now, renewing first when it is
+ * @property {() => Promise<Credential>} ensureToken A token to send now, renewing first when it is
  *   near expiry or missing. Rejects with session_ended, or with the last transient error when
  *   no token is left after the retries.
  * @property {(seen: number) => Promise<void>} renew Renews unless the token changed from version
@@ -30,12 +34,13 @@ import { errorFrom, isSessionEnded, isTransient, sessionEndReason, sessionEnded 
  * @param {TokenState} options.tokens
  * @param {CookieRequests} options.requests
  * @param {WithLock} options.withLock
+ * @param {DeviceKeys | null} options.keys where the device key is, when sessions are bound to one
  * @param {boolean} options.tabsHandOver true when other tabs both take turns (Web Locks) and hand
  *   their tokens over (BroadcastChannel)
  * @param {number[]} options.retryDelaysMs
  * @returns {Renewal}
  */
-export function renewal({ tokens, requests, withLock, tabsHandOver, retryDelaysMs }) {
+export function renewal({ tokens, requests, withLock, keys, tabsHandOver, retryDelaysMs }) {
   /** The page's single flight. */
   /** @type {Promise<void> | null} */
   let inflight = null;
@@ -45,14 +50,17 @@ export function renewal({ tokens, requests, withLock, tabsHandOver, retryDelaysM
   /** One refresh over the network. Throws TesseraError on failure. */
   async function refreshOverNetwork() {
     const startedEpoch = tokens.epoch;
-    const { response, body, arrival } = await requests.refresh();
+    // Read afresh under the lock: a login in another tab may have replaced the key with its own.
+    const key = keys ? await keys.stored() : null;
+    const { response, body, arrival } = await requests.refresh(key);
     if (response.ok) {
       // A login or logout happened meanwhile: this answer belongs to the past.
-      if (tokens.epoch === startedEpoch) tokens.acceptResponse(body, arrival, "refresh");
+      if (tokens.epoch === startedEpoch) tokens.acceptResponse(body, arrival, "refresh", key?.jkt ?? null);
       return;
     }
-    const reason = sessionEndReason(response.status, body);
+    const reason = sessionEndReason(response.status, body) ?? keyMissing(response.status, body, key !== null);
     if (reason !== null) {
+      if (key !== null) await keys?.forget(key.jkt);
       if (tokens.epoch === startedEpoch) {
         // restore() reports a missing cookie by its result: a session this page never had did not end.
         const quiet = reason === "missing" && quietMissing > 0 && tokens.phase === "unknown";
@@ -133,6 +141,19 @@ export function renewal({ tokens, requests, withLock, tabsHandOver, retryDelaysM
       }
     },
   };
+}
+
+/**
+ * A session bound to a device key that this browser does not have (its storage was cleared, or
+ * the page opted out of DPoP) can never be renewed here: that ends it, as far as this page goes.
+ * A refused proof that was sent is another matter (a clock far off, say) and ends nothing.
+ * @param {number} status
+ * @param {unknown} body
+ * @param {boolean} sentProof
+ * @returns {SessionEndReason | null}
+ */
+function keyMissing(status, body, sentProof) {
+  return !sentProof && status === 401 && isRecord(body) && body.error === "invalid_dpop_proof" ? "dpop_key_missing" : null;
 }
 
 /** @param {number} ms */

@@ -2,7 +2,8 @@
 /**
  * The requests that speak for the refresh cookie rather than the access token: refresh, logout,
  * and the credential posts that set the cookie. The refresh token stays in its HttpOnly cookie,
- * so refresh and logout send no body; what the answers mean is decided by the callers.
+ * so refresh and logout send no body; a login and a refresh given a device key carry a proof
+ * signed by it. What the answers mean is decided by the callers.
  * @module tessera-client/requests
  */
 
@@ -13,12 +14,14 @@ import { timeoutSignal } from "./timeout-signal.js";
 
 /** @typedef {import("./expiry.js").Clock} Clock */
 /** @typedef {import("./expiry.js").ClockReading} ClockReading */
+/** @typedef {import("./dpop.js").DeviceKey} DeviceKey */
+/** @typedef {import("./dpop.js").DeviceKeys} DeviceKeys */
 
 /**
  * @typedef {Object} CookieRequests
- * @property {() => Promise<{ response: Response, body: unknown, arrival: ClockReading }>} refresh
+ * @property {(key: DeviceKey | null) => Promise<{ response: Response, body: unknown, arrival: ClockReading }>} refresh
  *   Throws TesseraError "network_error" when no answer came; any answer is returned as it is.
- * @property {(path: string, username: string, password: string) => Promise<{ body: unknown, arrival: ClockReading }>} postCredentials
+ * @property {(path: string, username: string, password: string, key?: DeviceKey | null) => Promise<{ body: unknown, arrival: ClockReading }>} postCredentials
  *   Throws the server's error for a refusal.
  * @property {(path: string, body: Record<string, unknown>) => Promise<unknown>} postJson
  *   A JSON post that needs no token (password reset); throws the server's error for a refusal.
@@ -27,21 +30,40 @@ import { timeoutSignal } from "./timeout-signal.js";
  */
 
 /**
- * @param {{ fetch: typeof globalThis.fetch, url: (path: string) => string, clock: Clock, timeoutMs: number }} options
+ * @param {Object} options
+ * @param {typeof globalThis.fetch} options.fetch
+ * @param {(path: string) => string} options.url the URL of a Tessera path, as `fetch` takes it
+ * @param {(href: string) => string} options.absolute the absolute form of such a URL, for `htu`
+ * @param {DeviceKeys | null} options.keys signs the proofs of the calls given a key
+ * @param {Clock} options.clock
+ * @param {number} options.timeoutMs
  * @returns {CookieRequests}
  */
-export function cookieRequests({ fetch, url, clock, timeoutMs }) {
+export function cookieRequests({ fetch, url, absolute, keys, clock, timeoutMs }) {
+  /**
+   * A POST to `path`, with a proof when there is a key (a retry with the server's nonce gets a
+   * new proof, and so a new `jti`).
+   * @param {string} path
+   * @param {RequestInit} init
+   * @param {DeviceKey | null | undefined} key
+   */
+  function post(path, init, key) {
+    const href = url(path);
+    const request = { ...init, method: "POST", cache: /** @type {const} */ ("no-store") };
+    if (!key || !keys) return fetch(href, request);
+    return keys.send(key, { method: "POST", url: absolute(href) }, (proof) => {
+      const headers = new Headers(init.headers);
+      headers.set("DPoP", proof);
+      return fetch(href, { ...request, headers });
+    });
+  }
+
   return {
-    async refresh() {
+    async refresh(key) {
       /** @type {Response} */
       let response;
       try {
-        response = await fetch(url("/auth/refresh"), {
-          method: "POST",
-          credentials: "include",
-          cache: "no-store",
-          signal: timeoutSignal(timeoutMs),
-        });
+        response = await post("/auth/refresh", { credentials: "include", signal: timeoutSignal(timeoutMs) }, key);
       } catch (error) {
         throw new TesseraError("network_error", "The refresh request got no answer.", { cause: error });
       }
@@ -50,14 +72,13 @@ export function cookieRequests({ fetch, url, clock, timeoutMs }) {
       return { response, body: await readJson(response), arrival };
     },
 
-    async postCredentials(path, username, password) {
-      const response = await fetch(url(path), {
-        method: "POST",
-        credentials: "include",
-        cache: "no-store",
+    async postCredentials(path, username, password, key) {
+      const init = {
+        credentials: /** @type {const} */ ("include"),
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ username, password }),
-      });
+      };
+      const response = await post(path, init, key);
       const arrival = readClock(clock);
       const body = await readJson(response);
       if (!response.ok) throw errorFrom(response, body);

@@ -12,6 +12,7 @@ import { remainingMs } from "./expiry.js";
 /** @typedef {import("./expiry.js").Clock} Clock */
 /** @typedef {import("./expiry.js").Expiry} Expiry */
 /** @typedef {import("./errors.js").SessionEndReason} SessionEndReason */
+/** @typedef {import("./token-state.js").Credential} Credential */
 
 /**
  * The subset of a BroadcastChannel the client uses.
@@ -19,8 +20,9 @@ import { remainingMs } from "./expiry.js";
  */
 
 /**
- * A token from another tab, with the time it had left when it was posted.
- * @typedef {{ accessToken: string, sessionId: string | null, lifetimeMs: number, remainingMs: number }} Handover
+ * A token from another tab, with the time it had left when it was posted and the thumbprint of
+ * the device key it is bound to (the key itself is in IndexedDB, where every tab finds it).
+ * @typedef {{ accessToken: string, jkt: string | null, sessionId: string | null, lifetimeMs: number, remainingMs: number }} Handover
  */
 
 /**
@@ -32,7 +34,7 @@ import { remainingMs } from "./expiry.js";
 
 /**
  * @typedef {Object} TabChannel
- * @property {(accessToken: string, sessionId: string | null, expiry: Expiry) => void} postToken
+ * @property {(token: Credential, sessionId: string | null, expiry: Expiry) => void} postToken
  * @property {(reason: SessionEndReason, sessionId: string | null) => void} postEnd
  * @property {() => void} close
  */
@@ -51,11 +53,12 @@ export function openTabChannel(Channel, name, clock, listener) {
   const channel = new Channel(name);
   channel.onmessage = (event) => receive(event.data, listener);
   return {
-    postToken(accessToken, sessionId, expiry) {
+    postToken(token, sessionId, expiry) {
       // The remaining lifetime, not the deadline: each tab's performance.now() has its own origin.
       channel.postMessage({
         type: "token",
-        access_token: accessToken,
+        access_token: token.accessToken,
+        jkt: token.jkt,
         session_id: sessionId,
         lifetime_ms: expiry.lifetimeMs,
         remaining_ms: remainingMs(expiry, clock),
@@ -83,7 +86,8 @@ function receive(message, listener) {
     const { access_token: accessToken, lifetime_ms: lifetimeMs, remaining_ms: left } = message;
     if (typeof accessToken !== "string" || typeof lifetimeMs !== "number" || typeof left !== "number") return;
     const sessionId = typeof message.session_id === "string" ? message.session_id : null;
-    listener.token({ accessToken, sessionId, lifetimeMs, remainingMs: left });
+    const jkt = typeof message.jkt === "string" ? message.jkt : null;
+    listener.token({ accessToken, jkt, sessionId, lifetimeMs, remainingMs: left });
   } else if (message.type === "end" && typeof message.reason === "string") {
     listener.end(message.reason, message.session_id);
   }

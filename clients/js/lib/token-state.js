@@ -26,6 +26,15 @@ import { expiryAfter, expiryFrom, needsRenewal, remainingMs, renewalMarginMs } f
  * @property {number} lifetimeMs The token's whole lifetime (`expires_in`).
  * @property {number} expiresInMs Time left before it expires, by the local clocks.
  * @property {number} renewInMs Time left before the client renews it (0: at the next call).
+ * @property {string | null} keyThumbprint The RFC 7638 thumbprint of the device key the token is
+ *   bound to (DPoP), or null for a Bearer token.
+ */
+
+/**
+ * The token to send, and the device key it is bound to, if any.
+ * @typedef {Object} Credential
+ * @property {string} accessToken
+ * @property {string | null} jkt the key's thumbprint when the token is DPoP-bound; null for Bearer
  */
 
 /**
@@ -60,12 +69,21 @@ class Listeners {
   }
 }
 
+/**
+ * True for a token response whose token is bound to the proof's key (`token_type: DPoP`); a
+ * server that ignores proofs (DPoP off) answers "Bearer", and the key is then not needed.
+ * @param {unknown} body
+ */
+export function isBoundTokenResponse(body) {
+  return isRecord(body) && typeof body.token_type === "string" && body.token_type.toLowerCase() === "dpop";
+}
+
 export class TokenState {
   /** @type {Clock} */
   #clock;
   /** @type {TabChannel | null} */
   #tabs;
-  /** @type {string | null} */
+  /** @type {Credential | null} */
   #token = null;
   /** @type {Expiry | null} */
   #expiry = null;
@@ -88,14 +106,18 @@ export class TokenState {
   #endListeners = new Listeners();
   /** @type {Listeners<TokenInfo>} */
   #refreshListeners = new Listeners();
+  /** @type {(jkt: string) => void} */
+  #keyReleased;
 
   /**
    * @param {Clock} clock
    * @param {TabChannel | null} tabs where new tokens and session ends are announced
+   * @param {(jkt: string) => void} keyReleased called when a session bound to that key ends here
    */
-  constructor(clock, tabs) {
+  constructor(clock, tabs, keyReleased = () => {}) {
     this.#clock = clock;
     this.#tabs = tabs;
+    this.#keyReleased = keyReleased;
   }
 
   get sessionId() {
@@ -118,21 +140,30 @@ export class TokenState {
     return this.#phase;
   }
 
-  /** The token, if it is not yet within its renewal margin. */
+  /**
+   * The token, if it is not yet within its renewal margin.
+   * @returns {Credential | null}
+   */
   usableToken() {
     return this.#token !== null && this.#expiry !== null && !needsRenewal(this.#expiry, this.#clock)
       ? this.#token
       : null;
   }
 
-  /** The token, if it has not expired, even when it is due for renewal. */
+  /**
+   * The token, if it has not expired, even when it is due for renewal.
+   * @returns {Credential | null}
+   */
   unexpiredToken() {
     return this.#token !== null && this.#expiry !== null && remainingMs(this.#expiry, this.#clock) > 0
       ? this.#token
       : null;
   }
 
-  /** The token, or the session_ended error when the session ended without a successor. */
+  /**
+   * The token, or the session_ended error when the session ended without a successor.
+   * @returns {Credential}
+   */
   requireToken() {
     if (this.#token === null) throw sessionEnded(this.#endReason ?? "unknown");
     return this.#token;
@@ -153,6 +184,7 @@ export class TokenState {
       lifetimeMs: this.#expiry.lifetimeMs,
       expiresInMs: Math.max(0, left),
       renewInMs: Math.max(0, left - renewalMarginMs(this.#expiry.lifetimeMs)),
+      keyThumbprint: this.#token.jkt,
     };
   }
 
@@ -172,36 +204,39 @@ export class TokenState {
   }
 
   /**
-   * @param {string} accessToken
+   * @param {Credential} token
    * @param {Expiry} expiry
    * @param {string | null} sessionId
    * @param {"login" | "refresh" | "tab"} source
    */
-  accept(accessToken, expiry, sessionId, source) {
-    this.#token = accessToken;
+  accept(token, expiry, sessionId, source) {
+    this.#token = token;
     this.#expiry = expiry;
     this.#source = source;
     this.#sessionId = sessionId ?? this.#sessionId;
     this.#tokenVersion += 1;
     this.#phase = "active";
     this.#endReason = null;
-    if (source !== "tab") this.#tabs?.postToken(accessToken, this.#sessionId, expiry);
+    if (source !== "tab") this.#tabs?.postToken(token, this.#sessionId, expiry);
     const info = this.status();
     if (info) this.#refreshListeners.emit(info);
   }
 
   /**
-   * Accepts a token response that arrived at `arrival`.
+   * Accepts a token response that arrived at `arrival`, to a request whose proof was signed by
+   * the key `jkt` (null: no proof was sent).
    * @param {unknown} body
    * @param {ClockReading} arrival
    * @param {"login" | "refresh"} source
+   * @param {string | null} jkt
    */
-  acceptResponse(body, arrival, source) {
+  acceptResponse(body, arrival, source, jkt) {
     if (!isRecord(body) || typeof body.access_token !== "string" || typeof body.expires_in !== "number") {
       throw new TesseraError("invalid_response", "The server's token response is malformed.");
     }
     const sessionId = typeof body.session_id === "string" ? body.session_id : null;
-    this.accept(body.access_token, expiryFrom(body.expires_in * 1000, arrival), sessionId, source);
+    const token = { accessToken: body.access_token, jkt: isBoundTokenResponse(body) ? jkt : null };
+    this.accept(token, expiryFrom(body.expires_in * 1000, arrival), sessionId, source);
   }
 
   /**
@@ -214,7 +249,7 @@ export class TokenState {
       return;
     }
     const expiry = expiryAfter(handover.lifetimeMs, handover.remainingMs, this.#clock);
-    this.accept(handover.accessToken, expiry, handover.sessionId, "tab");
+    this.accept({ accessToken: handover.accessToken, jkt: handover.jkt }, expiry, handover.sessionId, "tab");
   }
 
   /**
@@ -224,6 +259,7 @@ export class TokenState {
   end(reason, how) {
     const wasEnded = this.#phase === "ended";
     const endedSession = this.#sessionId;
+    const endedKey = this.#token?.jkt ?? null;
     this.#token = null;
     this.#expiry = null;
     this.#sessionId = null;
@@ -232,6 +268,7 @@ export class TokenState {
     this.#phase = "ended";
     this.#endReason = reason;
     if (how.broadcast) this.#tabs?.postEnd(reason, endedSession);
+    if (endedKey !== null) this.#keyReleased(endedKey);
     if (!wasEnded && how.notify !== false) this.#endListeners.emit(reason);
   }
 

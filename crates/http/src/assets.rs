@@ -38,6 +38,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/demo.css", CSS, DEMO_CSS),
     ("/tessera-client.js", JS, CLIENT_JS),
     client_module!("bearer-fetch.js"),
+    client_module!("dpop.js"),
     client_module!("errors.js"),
     client_module!("expiry.js"),
     client_module!("json.js"),

@@ -10,6 +10,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
+import { after, before } from "node:test";
+
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -140,8 +142,32 @@ export async function startServer(extraEnv = {}) {
   };
 }
 
-export async function launchBrowser() {
+async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Each test's time limit: a few servers, browser contexts and token lifetimes. */
+export const TEST_TIMEOUT = 90_000;
+export const REFRESH_OK = ["tessera_refreshes_total", 'outcome="ok"'];
+export const REUSE = "tessera_refresh_reuse_detected_total";
+
+/**
+ * One Chromium for the calling test file, launched before its tests and closed after them.
+ * @returns {() => import("playwright-core").Browser}
+ */
+export function useBrowser() {
+  /** @type {import("playwright-core").Browser | undefined} */
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error("the browser is launched before the tests run");
+    return browser;
+  };
 }
 
 let counter = 0;
@@ -242,6 +268,40 @@ export function callRepeatedly(page, { path = "/auth/me", everyMs = 300, forMs }
     { path, everyMs, forMs },
   );
 }
+
+/**
+ * Runs `body` with a fresh server and browser context, and tears both down; a failure carries
+ * the end of the server's output.
+ * @param {import("playwright-core").Browser} browser
+ * @param {(env: { server: Awaited<ReturnType<typeof startServer>>, context: import("playwright-core").BrowserContext }) => Promise<void>} body
+ * @param {{ viewport?: { width: number, height: number }, env?: Record<string, string> }} [options]
+ */
+export async function withServer(browser, body, { viewport = { width: 1280, height: 900 }, env = {} } = {}) {
+  const server = await startServer(env);
+  const context = await browser.newContext({ viewport });
+  try {
+    await body({ server, context });
+  } catch (error) {
+    error.message += `\n--- server output ---\n${server.output().slice(-4000)}`;
+    throw error;
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+}
+
+/** Waits in `page` until the client holds a token. */
+export async function hasToken(page) {
+  await page.waitForFunction(() => window.tessera.status() !== null, null, { timeout: 5_000 });
+}
+
+/** Page errors other than the failed requests Chromium logs for expected 401s. */
+export function unexpectedProblems(page) {
+  return page.problems.filter((p) => !p.includes("Failed to load resource"));
+}
+
+/** The session ends `watch` recorded in the page. */
+export const ends = (page) => page.evaluate(() => window.__ends);
 
 /** Where the screenshot of the demo page goes (git-ignored). */
 export async function artifactsDir() {

@@ -3,70 +3,34 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import {
   ACCESS_TTL_MS,
   artifactsDir,
   callRepeatedly,
-  launchBrowser,
+  ends,
+  hasToken,
+  REFRESH_OK,
+  REUSE,
+  TEST_TIMEOUT,
+  useBrowser,
   openDemo,
   PASSWORD,
   registerUser,
   signIn,
   sleep,
-  startServer,
   uniqueUser,
+  unexpectedProblems,
   watch,
+  withServer,
 } from "./harness.js";
 
-const TEST_TIMEOUT = 90_000;
-const REFRESH_OK = ['tessera_refreshes_total', 'outcome="ok"'];
-const REUSE = "tessera_refresh_reuse_detected_total";
-
-/** @type {import("playwright-core").Browser} */
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-
-/**
- * Runs `body` with a fresh server and browser context, and tears both down.
- * @param {(env: { server: Awaited<ReturnType<typeof startServer>>, context: import("playwright-core").BrowserContext }) => Promise<void>} body
- * @param {{ width: number, height: number }} [viewport]
- */
-async function withServer(body, viewport = { width: 1280, height: 900 }) {
-  const server = await startServer();
-  const context = await browser.newContext({ viewport });
-  try {
-    await body({ server, context });
-  } catch (error) {
-    error.message += `\n--- server output ---\n${server.output().slice(-4000)}`;
-    throw error;
-  } finally {
-    await context.close();
-    await server.stop();
-  }
-}
-
-/** Waits in `page` until the client holds a token. */
-async function hasToken(page) {
-  await page.waitForFunction(() => window.tessera.status() !== null, null, { timeout: 5_000 });
-}
-
-/** Page errors other than the failed requests Chromium logs for expected 401s. */
-function unexpectedProblems(page) {
-  return page.problems.filter((p) => !p.includes("Failed to load resource"));
-}
-
-const ends = (page) => page.evaluate(() => window.__ends);
+const browser = useBrowser();
 
 describe("browser client against the tessera server", () => {
   it("keeps a page that calls every 300 ms for three lifetimes signed in without a failure", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -87,7 +51,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("lets four tabs share one refresh per lifetime with no 401 and no reuse", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -118,7 +82,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("ends the session in every other tab within 2 s of a logout in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const tabs = [];
       for (let i = 0; i < 4; i += 1) tabs.push(await openDemo(context, server));
       await signIn(tabs[0], await registerUser(server));
@@ -156,7 +120,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("reports 'revoked' when the session is revoked from the CLI", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       await watch(page);
@@ -176,9 +140,9 @@ describe("browser client against the tessera server", () => {
   });
 
   it("signs the other device out at its next refresh when the password is changed in one", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       // Two devices: two browser contexts, so two cookie jars and no tab hand-over between them.
-      const otherContext = await browser.newContext();
+      const otherContext = await browser().newContext();
       try {
         const username = await registerUser(server);
         const phone = await openDemo(otherContext, server);
@@ -220,14 +184,14 @@ describe("browser client against the tessera server", () => {
   });
 
   it("resets a forgotten password with a token from the CLI, signing every device out", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const username = await registerUser(server);
       const signedIn = await openDemo(context, server);
       await signIn(signedIn, username);
       const token = (await server.cli("user", "reset-link", username)).trim();
       assert.equal(token.length, 43);
 
-      const otherContext = await browser.newContext();
+      const otherContext = await browser().newContext();
       try {
         const page = await openDemo(otherContext, server);
         await page.fill("[data-testid=reset-token]", token);
@@ -251,7 +215,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("keeps the refresh token from JavaScript and stays signed in across a reload", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       const username = await registerUser(server);
       await signIn(page, username);
@@ -291,14 +255,16 @@ describe("browser client against the tessera server", () => {
   });
 
   it("survives a refresh whose answer is lost, through the grace window", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
 
       // The next refresh reaches the server, which rotates the token, but its answer never
       // reaches the page: the browser keeps the old cookie.
       let lost = null;
+      const proofs = [];
       await page.route("**/auth/refresh", async (route) => {
+        proofs.push((await route.request().allHeaders()).dpop);
         if (lost) return route.continue();
         const cookiesBefore = await context.cookies();
         const response = await route.fetch();
@@ -316,6 +282,8 @@ describe("browser client against the tessera server", () => {
       const successor = /tessera_refresh=([^;]+)/.exec(lost.setCookie)?.[1];
       const cookie = (await context.cookies()).find((c) => /tessera_refresh$/.test(c.name));
       assert.equal(cookie.value, successor, "the retry got the same successor the lost answer carried");
+      const jtis = proofs.map((proof) => JSON.parse(Buffer.from(proof.split(".")[1], "base64url").toString()).jti);
+      assert.ok(jtis.length >= 2 && new Set(jtis).size === jtis.length, "each try signed a fresh DPoP proof");
 
       await watch(page);
       const results = await callRepeatedly(page, { everyMs: 300, forMs: 2 * ACCESS_TTL_MS });
@@ -327,7 +295,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("renews a token that expired while the tab slept before its first call", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       await signIn(page, await registerUser(server));
       const responses = await watch(page);
@@ -359,7 +327,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("shows the user, the token countdown, refreshes and sessions on the demo page", { timeout: TEST_TIMEOUT }, async (t) => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await context.newPage();
       page.problems = [];
       page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
@@ -370,7 +338,7 @@ describe("browser client against the tessera server", () => {
 
       // A second device, signed in elsewhere.
       const username = uniqueUser();
-      const other = await browser.newContext();
+      const other = await browser().newContext();
       const otherPage = await other.newPage();
       await otherPage.goto(server.origin);
 
@@ -424,7 +392,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("logs no console error on a fresh visitor's first load", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await openDemo(context, server);
       assert.equal(await page.isVisible("[data-testid=login-form]"), true);
       assert.equal(await page.isHidden("#notice"), true, "no notice");
@@ -438,7 +406,7 @@ describe("browser client against the tessera server", () => {
   });
 
   it("says which origin is allowed when the page's origin is not", { timeout: TEST_TIMEOUT }, async () => {
-    await withServer(async ({ server, context }) => {
+    await withServer(browser(), async ({ server, context }) => {
       const page = await context.newPage();
       const elsewhere = server.origin.replace("127.0.0.1", "localhost");
       await page.goto(`${elsewhere}/?autocall=0`);
@@ -453,6 +421,7 @@ describe("browser client against the tessera server", () => {
 
   it("keeps the sessions table and its Revoke button on a 390 px screen", { timeout: TEST_TIMEOUT }, async () => {
     await withServer(
+      browser(),
       async ({ server, context }) => {
         const username = await registerUser(server);
         // A second session, so the list has a Revoke button besides "Sign out here".
@@ -477,7 +446,7 @@ describe("browser client against the tessera server", () => {
         await revoke.click();
         await page.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 1);
       },
-      { width: 390, height: 844 },
+      { viewport: { width: 390, height: 844 } },
     );
   });
 });

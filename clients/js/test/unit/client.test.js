@@ -11,22 +11,11 @@ import {
   renewalMarginMs,
   sessionEndReason,
 } from "../../tessera-client.js";
-import { ORIGIN, channelHub, fakeClock, fakeDocument, fakeLocks, fakeServer, linkedClocks, tick } from "./fakes.js";
+import { ORIGIN, channelHub, fakeClock, fakeDocument, fakeLocks, fakeServer, fakeWiring, linkedClocks, tick } from "./fakes.js";
 
-/** A client wired to fakes; no real timers, channels or page events unless given. */
+/** A client wired to fakes, with Bearer tokens (dpop.test.js has the device key). */
 function client(server, clock, extra = {}) {
-  return createClient({
-    baseUrl: ORIGIN,
-    fetch: server.fetch,
-    clock,
-    locks: null,
-    BroadcastChannel: null,
-    window: null,
-    document: null,
-    retryDelaysMs: [1, 1],
-    lockTimeoutMs: 50,
-    ...extra,
-  });
+  return createClient({ ...fakeWiring(server, clock), dpop: false, ...extra });
 }
 
 const refused = (reason) =>
