@@ -503,7 +503,10 @@ mod tests {
     fn a_proofs_url_starts_with_the_issuers_origin() {
         assert_eq!(origin("https://auth.example"), "https://auth.example");
         assert_eq!(origin("https://auth.example/"), "https://auth.example");
-        assert_eq!(origin("https://auth.example/tenant/a"), "https://auth.example");
+        assert_eq!(
+            origin("https://auth.example/tenant/a"),
+            "https://auth.example"
+        );
         assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 
