@@ -72,7 +72,7 @@ impl Tessera {
     pub async fn purge_ended_sessions(&self, retention: Duration) -> Result<u64, Error> {
         let cutoff = self.now().minus(retention);
         let ended = LiveBounds::at(cutoff, &self.settings.lifetimes);
-        // Expired DPoP proof ids go with them: the table only ever holds a minute's worth.
+        // Expired DPoP proof ids go with them, whatever the retention: they are a minute old.
         self.store.delete_expired_dpop_jtis(self.now()).await?;
         Ok(self
             .store
