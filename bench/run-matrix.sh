@@ -5,6 +5,7 @@
 #
 #   bash bench/run-matrix.sh                          # the whole matrix, ~10 minutes
 #   SIZES=10000 BACKENDS=sqlite bash bench/run-matrix.sh
+#   WEBHOOKS="off on" ENDPOINTS="refresh login" bash bench/run-matrix.sh   # events cost
 #
 # Needs: a release build (done here), wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432
 # for the postgres rows (as .ci/run sets it up). Traffic goes to 127.0.0.1 only; every run is
@@ -18,6 +19,9 @@ SIZES=${SIZES:-"10000 1000000"}   # background sessions stored before the runs
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CONCURRENCY=${CONCURRENCY:-"16 64"}
 ENDPOINTS=${ENDPOINTS:-"me refresh login"}
+# "off on": every cell twice, without and with a webhook receiver (a local one answering 204 at
+# once; the endpoint shows as e.g. `login+webhooks`), to measure what events cost.
+WEBHOOKS=${WEBHOOKS:-off}
 PORT=${PORT:-18080}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-tessera_bench}
@@ -44,6 +48,7 @@ pin() { if [[ -n "$GEN_CPUS" ]]; then taskset -c "$GEN_CPUS" "$@"; else "$@"; fi
 jget() { sed -E "s/.*\"$1\":([-0-9.eE+]+).*/\1/" <<<"$2"; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
+RECEIVER_PID=
 SERVER_PID=
 stop_server() {
   if [[ -n "$SERVER_PID" ]]; then
@@ -52,10 +57,28 @@ stop_server() {
     SERVER_PID=
   fi
 }
-trap stop_server EXIT
+trap 'stop_server; [[ -n "$RECEIVER_PID" ]] && kill "$RECEIVER_PID" 2>/dev/null' EXIT
 
-start_server() { # URL
-  TESSERA_DATABASE_URL="$1" TESSERA_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
+if [[ "$WEBHOOKS" == *on* ]]; then
+  python3 -c '
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Hook(BaseHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()' "$((PORT + 1))" &
+  RECEIVER_PID=$!
+fi
+
+start_server() { # URL webhooks(on|off)
+  local hooks=()
+  if [[ "$2" == on ]]; then
+    hooks=(TESSERA_WEBHOOK_URL="http://127.0.0.1:$((PORT + 1))/hook"
+      TESSERA_WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64)")
+  fi
+  env "${hooks[@]}" TESSERA_DATABASE_URL="$1" TESSERA_BIND="127.0.0.1:$PORT" RUST_LOG=warn \
     "$TESSERA" serve >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
@@ -153,7 +176,8 @@ for backend in $BACKENDS; do
     fi
     "$BENCH" seed --database "$URL" --sessions "$size" --clients "$CLIENTS" --password "$PASSWORD" 2>"$WORK/seed.log"
     seed_note=$(cat "$WORK/seed.log")
-    start_server "$URL"
+    for hooks in $WEBHOOKS; do
+    start_server "$URL" "$hooks"
     WAL_PEAK=
     if [[ "$backend" == sqlite ]]; then
       # The WAL's largest size while the cells run, sampled 5 times a second.
@@ -180,8 +204,10 @@ for backend in $BACKENDS; do
         t1=$(cpu_ticks "$SERVER_PID"); w1=$(date +%s.%N)
         hwm=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
         server_cpu=$(echo "($t1 - $t0) / $CLK_TCK / ($w1 - $w0)" | bc -l)
+        label=$endpoint
+        [[ "$hooks" == on ]] && label="$endpoint+webhooks"
         printf '| %s | %s | %s | %s | %.0f | %.2f | %.2f | %s | %.2f | %.2f | %s |\n' \
-          "$backend" "$size" "$endpoint" "$c" "$(jget rps "$line")" "$(jget p50_ms "$line")" \
+          "$backend" "$size" "$label" "$c" "$(jget rps "$line")" "$(jget p50_ms "$line")" \
           "$(jget p99_ms "$line")" "$(jget errors "$line")" "$server_cpu" \
           "$(jget generator_cpu_cores "$line")" "$hwm" | tee -a "$OUT"
       done
@@ -193,6 +219,7 @@ for backend in $BACKENDS; do
       wal=", WAL file at most $(( $(cat "$WORK/wal.peak") / 1048576 )) MiB during the runs, $(( $(stat -c %s "$WORK/bench.db-wal" 2>/dev/null || echo 0) / 1048576 )) MiB after them"
     fi
     stop_server
+    done
     echo "<!-- $backend, $size: $seed_note$wal -->" >>"$OUT"
   done
 done

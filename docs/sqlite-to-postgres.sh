@@ -1,7 +1,8 @@
 #!/bin/sh
 # Copies a Tessera SQLite database into a PostgreSQL database, so a deployment can move to
 # several instances without logging anybody out: users, OAuth clients, sessions (with their
-# current refresh tokens), signing keys and the refresh-token secret all move.
+# current refresh tokens), signing keys and the refresh-token secret all move (so device tokens
+# keep working). Login throttle counters stay behind: they matter for 15 minutes at most.
 #
 # usage: sqlite-to-postgres.sh SQLITE_FILE POSTGRES_URL
 #

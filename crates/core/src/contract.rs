@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::events::{Delivery, EventState, EventType, NewEvent, StoredEvent};
 use crate::keys::{SealedBlob, SigningAlg, StoredKey};
+use crate::throttle::{CountFailure, Counted, Counter, FailureState, Scope, ThrottlePolicy};
 use crate::{
     BUILTIN_CLIENT_ID, ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason,
     SessionRecord, Store, StoreError, Timestamp, User, UserSummary,
@@ -79,6 +81,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_fast_rotation_checks_the_client(&*store).await;
     a_bound_session_rotates_fast_only_with_its_key(&*store).await;
     dpop_proof_ids_are_recorded_once_until_they_expire(&*store).await;
+    failure_counts_follow_the_throttle_rule(&*store).await;
+    concurrent_failures_are_counted_one_at_a_time(store.clone()).await;
+    changes_write_their_events_with_them(&*store).await;
+    the_outbox_is_claimed_leased_finished_and_pruned(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -650,19 +656,19 @@ async fn reset_tokens_are_single_use_replaced_and_expire(store: &dyn Store) {
     let expires = at(ACCOUNTS_T + 60_000);
     assert!(
         store
-            .replace_reset_token(u.id, &old, expires)
+            .replace_reset_token(u.id, &old, expires, None)
             .await
             .expect("replace")
     );
     assert!(
         store
-            .replace_reset_token(u.id, &new, expires)
+            .replace_reset_token(u.id, &new, expires, None)
             .await
             .expect("replace")
     );
     assert!(
         !store
-            .replace_reset_token(Uuid::new_v4(), &[3; 32], expires)
+            .replace_reset_token(Uuid::new_v4(), &[3; 32], expires, None)
             .await
             .expect("replace"),
         "no token for an unknown user"
@@ -704,7 +710,7 @@ async fn reset_tokens_are_single_use_replaced_and_expire(store: &dyn Store) {
     );
     // Expired: refused at and after its expiry.
     store
-        .replace_reset_token(u.id, &old, expires)
+        .replace_reset_token(u.id, &old, expires, None)
         .await
         .expect("replace");
     assert_eq!(
@@ -725,7 +731,7 @@ async fn a_deleted_users_sessions_stay_in_the_feed_by_id_alone(store: &dyn Store
         store.insert_session(s).await.expect("insert session");
     }
     store
-        .replace_reset_token(u.id, &[7; 32], at(T + 60_000))
+        .replace_reset_token(u.id, &[7; 32], at(T + 60_000), None)
         .await
         .expect("reset");
     store
@@ -1133,4 +1139,499 @@ async fn dpop_proof_ids_are_recorded_once_until_they_expire(store: &dyn Store) {
             .await
             .expect("replay")
     );
+}
+
+/// The store's [`CountFailure`] statement against [`crate::throttle::Limit::count`], over a
+/// sequence of attempts, pauses, take-backs and clears: both count, refuse and hold alike.
+async fn failure_counts_follow_the_throttle_rule(store: &dyn Store) {
+    let policy = ThrottlePolicy::default();
+    for counter in [
+        Counter::new(Scope::Name, "contract-name"),
+        Counter::new(Scope::Device, "contract-device"),
+        Counter::address(IpAddr::from([198, 51, 100, 1])),
+    ] {
+        let limit = policy.limit(counter.scope);
+        let mut model: Option<FailureState> = None;
+        let mut now = at(5_000_000);
+        // A fixed pseudo-random walk: bursts, waits inside and beyond holds and windows.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..400 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            match seed % 10 {
+                0..=5 => {}
+                6 | 7 => now = now.plus(std::time::Duration::from_millis(seed % 70_000)),
+                8 => now = now.plus(std::time::Duration::from_millis(seed % 1_200_000)),
+                _ => {
+                    if let Some(state) = model {
+                        model = Some(limit.take_back(state, now));
+                    }
+                    store
+                        .clear_failures(&[], Some(&counter), now)
+                        .await
+                        .expect("take back");
+                    continue;
+                }
+            }
+            let expected = limit.count(model, now);
+            let got = store
+                .count_failure(&CountFailure::new(&counter, &limit, now))
+                .await
+                .expect("count");
+            match (expected, got) {
+                (Ok(state), Counted::Yes) => model = Some(state),
+                (Err(wait), Counted::Held(Some(state))) => {
+                    assert_eq!(Some(state), model, "{counter:?} step {step}");
+                    assert_eq!(limit.held(&state, now), Some(wait));
+                }
+                (e, g) => panic!("{counter:?} step {step}: the rule says {e:?}, the store {g:?}"),
+            }
+        }
+    }
+    let (names, addresses) = store.failure_counters().await.expect("counters");
+    assert_eq!((names, addresses), (1, 1));
+    // A right password forgets the name and the device.
+    store
+        .clear_failures(
+            &[
+                Counter::new(Scope::Name, "contract-name"),
+                Counter::new(Scope::Device, "contract-device"),
+            ],
+            None,
+            at(0),
+        )
+        .await
+        .expect("clear");
+    let name = Counter::new(Scope::Name, "contract-name");
+    let limit = policy.limit(Scope::Name);
+    let far = at(i64::MAX / 4);
+    for _ in 0..limit.free + 1 {
+        assert_eq!(
+            store
+                .count_failure(&CountFailure::new(&name, &limit, far))
+                .await
+                .expect("count"),
+            Counted::Yes,
+            "a fresh count after the clear"
+        );
+    }
+    // Counters quiet since before a time go; later ones stay.
+    assert_eq!(store.delete_quiet_failures(far).await.expect("delete"), 1);
+    assert_eq!(store.failure_counters().await.expect("counters"), (1, 0));
+    assert_eq!(
+        store
+            .delete_quiet_failures(far.plus(std::time::Duration::from_millis(1)))
+            .await
+            .expect("delete"),
+        1
+    );
+    assert_eq!(store.failure_counters().await.expect("counters"), (0, 0));
+}
+
+/// Forty attempts on one counter at once are counted like forty in a row: five free, the one
+/// that starts the hold, and no more.
+async fn concurrent_failures_are_counted_one_at_a_time(store: Arc<dyn Store>) {
+    let limit = ThrottlePolicy::default().limit(Scope::Name);
+    let racers: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let counter = Counter::new(Scope::Name, "contract-racer");
+                store
+                    .count_failure(&CountFailure::new(&counter, &limit, at(1_000)))
+                    .await
+            })
+        })
+        .collect();
+    let mut counted = 0;
+    for r in racers {
+        if r.await.expect("join").expect("count") == Counted::Yes {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, limit.free + 1);
+}
+
+/// The events in the outbox about `user_id`, oldest first, as `(type, data)`.
+async fn events_of(store: &dyn Store, user_id: Uuid) -> Vec<(EventType, serde_json::Value)> {
+    let mut events: Vec<_> = store
+        .events(None, 100_000)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| {
+            let data: serde_json::Value = serde_json::from_str(&e.event.data).expect("json");
+            (e.event.created_at, e.event.id, e.event.kind, data)
+        })
+        .filter(|(.., data)| data["user_id"] == user_id.to_string())
+        .collect();
+    events.sort_by_key(|(at, id, ..)| (*at, *id));
+    events.into_iter().map(|(_, _, k, d)| (k, d)).collect()
+}
+
+const EVENTS_T: i64 = 1_900_000_000_000;
+
+async fn changes_write_their_events_with_them(store: &dyn Store) {
+    use EventType::*;
+    let u = user("olga");
+    store.insert_user(&u).await.expect("insert");
+    // Events of one instant have no order among them: compared as sorted lists.
+    let kinds = |events: &[(EventType, serde_json::Value)]| {
+        let mut kinds: Vec<_> = events.iter().map(|(k, _)| k.as_str()).collect();
+        kinds.sort_unstable();
+        kinds
+    };
+    let sorted = |kinds: &[EventType]| {
+        let mut kinds: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
+        kinds.sort_unstable();
+        kinds
+    };
+    let find = |events: &[(EventType, serde_json::Value)], kind, session: Uuid| {
+        events
+            .iter()
+            .find(|(k, d)| *k == kind && d["session_id"] == session.to_string())
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {kind} for {session}"))
+    };
+    let (a, b, c) = (
+        session(&u, EVENTS_T),
+        session(&u, EVENTS_T),
+        session(&u, EVENTS_T),
+    );
+    for s in [&a, &b, &c] {
+        assert!(store.open_session(s, &u.password_hash).await.expect("open"));
+    }
+    assert!(
+        !store
+            .open_session(&session(&u, EVENTS_T), "$argon2id$another")
+            .await
+            .expect("open"),
+    );
+    let events = events_of(store, u.id).await;
+    assert_eq!(
+        kinds(&events),
+        sorted(&[SessionCreated; 3]),
+        "a refused login writes no event"
+    );
+    let created = find(&events, SessionCreated, a.id);
+    assert_eq!(created["user_agent"], "Mozilla/5.0 (contract)");
+    assert_eq!(created["ip"], "203.0.113.7");
+    assert_eq!(created["client_id"], BUILTIN_CLIENT_ID);
+    assert_eq!(created["username"], "olga");
+
+    let now = at(EVENTS_T + 1_000);
+    assert!(
+        store
+            .revoke_session(a.id, now, RevokeReason::Reused)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_session(a.id, now, RevokeReason::Logout)
+            .await
+            .expect("again")
+    );
+    assert_eq!(
+        store
+            .change_password(
+                u.id,
+                b.id,
+                "$argon2id$new",
+                now,
+                RevokeReason::PasswordChanged
+            )
+            .await
+            .expect("change"),
+        Some(1)
+    );
+    let events = events_of(store, u.id).await;
+    assert_eq!(
+        kinds(&events[3..]),
+        sorted(&[
+            SessionReuseDetected,
+            SessionRevoked,
+            UserPasswordChanged,
+            SessionRevoked
+        ]),
+        "revoking a revoked session writes nothing"
+    );
+    assert_eq!(find(&events, SessionRevoked, a.id)["reason"], "reused");
+    find(&events, SessionReuseDetected, a.id);
+    assert_eq!(
+        find(&events, SessionRevoked, c.id)["reason"],
+        "password_changed"
+    );
+
+    let d = session(&u, EVENTS_T + 2_000);
+    assert!(store.open_session(&d, "$argon2id$new").await.expect("open"));
+    let now = at(EVENTS_T + 3_000);
+    assert_eq!(
+        store
+            .set_disabled(u.id, Some(now), now)
+            .await
+            .expect("disable"),
+        Some(2)
+    );
+    assert_eq!(
+        store.set_disabled(u.id, None, now).await.expect("enable"),
+        Some(0)
+    );
+    let events = events_of(store, u.id).await;
+    assert_eq!(
+        kinds(&events[7..]),
+        sorted(&[SessionCreated, UserDisabled, SessionRevoked, SessionRevoked]),
+        "enabling writes nothing"
+    );
+    assert_eq!(find(&events, SessionRevoked, d.id)["reason"], "admin");
+
+    let now = at(EVENTS_T + 4_000);
+    let e = session(&u, EVENTS_T + 4_000);
+    assert!(store.open_session(&e, "$argon2id$new").await.expect("open"));
+    let sealer = crate::events::EventSealer::new(&[1; 32]).expect("sealer");
+    let requested =
+        NewEvent::password_reset_requested(u.id, "olga", "tok", now, &sealer, now).expect("event");
+    let expires = at(EVENTS_T + 60_000);
+    assert!(
+        store
+            .replace_reset_token(u.id, &[9; 32], expires, Some(&requested))
+            .await
+            .expect("reset")
+    );
+    let nobody = Uuid::new_v4();
+    let unknown =
+        NewEvent::password_reset_requested(nobody, "x", "tok", now, &sealer, now).expect("event");
+    assert!(
+        !store
+            .replace_reset_token(nobody, &[8; 32], expires, Some(&unknown))
+            .await
+            .expect("reset")
+    );
+    assert!(
+        events_of(store, nobody).await.is_empty(),
+        "no event for an unknown user"
+    );
+    let now = at(EVENTS_T + 5_000);
+    assert_eq!(
+        store
+            .use_reset_token(&[9; 32], now, "$argon2id$newer")
+            .await
+            .expect("use"),
+        Some((u.id, 1))
+    );
+    let events = events_of(store, u.id).await;
+    assert_eq!(
+        kinds(&events[11..]),
+        sorted(&[
+            SessionCreated,
+            UserPasswordResetRequested,
+            UserPasswordChanged,
+            SessionRevoked
+        ])
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(k, d)| *k == UserPasswordChanged && d["via"] == "reset")
+    );
+
+    let f = session(&u, EVENTS_T + 6_000);
+    assert!(
+        store
+            .open_session(&f, "$argon2id$newer")
+            .await
+            .expect("open")
+    );
+    let now = at(EVENTS_T + 7_000);
+    assert!(store.delete_user(u.id, now).await.expect("delete"));
+    let events = events_of(store, u.id).await;
+    assert_eq!(
+        kinds(&events[15..]),
+        sorted(&[SessionCreated, SessionRevoked, UserDeleted])
+    );
+    assert_eq!(find(&events, SessionRevoked, f.id)["reason"], "admin");
+}
+
+async fn the_outbox_is_claimed_leased_finished_and_pruned(store: &dyn Store) {
+    // What the other checks left behind is delivered and pruned first.
+    let far = at(EVENTS_T + 10_000_000);
+    for e in store.claim_events(far, far, 100_000).await.expect("claim") {
+        assert!(
+            store
+                .finish_event(e.event.id, far, far, &Delivery::Delivered)
+                .await
+                .expect("finish")
+        );
+    }
+    store
+        .delete_events(at(EVENTS_T + 20_000_000), at(0))
+        .await
+        .expect("prune");
+    assert_eq!(
+        store.events(None, 10).await.expect("events"),
+        Vec::<StoredEvent>::new()
+    );
+
+    let t = EVENTS_T + 30_000_000;
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = NewEvent::user_disabled(x, at(t));
+    let second = NewEvent::user_deleted(y, at(t + 1));
+    store.record_event(&first).await.expect("record");
+    store.record_event(&second).await.expect("record");
+    assert_eq!(store.event_backlog().await.expect("backlog").pending, 2);
+    assert_eq!(
+        store.event_backlog().await.expect("backlog").oldest_pending,
+        Some(at(t))
+    );
+    assert!(
+        store
+            .claim_events(at(t - 1), at(t + 60_000), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due yet"
+    );
+    let lease = at(t + 60_001);
+    let claimed = store
+        .claim_events(at(t + 1), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].event, first);
+    assert_eq!(
+        (claimed[0].attempts, claimed[0].lease_until),
+        (1, Some(lease))
+    );
+    assert!(
+        store
+            .claim_events(at(t + 2), at(t + 90_000), 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    // The lease lapses: another sender takes the first; the first sender's claim is void.
+    let lease2 = at(t + 200_000);
+    let taken = store
+        .claim_events(at(t + 60_001), lease2, 1)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 2);
+    assert!(
+        !store
+            .finish_event(
+                taken[0].event.id,
+                lease,
+                at(t + 60_002),
+                &Delivery::Delivered
+            )
+            .await
+            .expect("finish")
+    );
+    let retry = Delivery::Retry {
+        at: at(t + 70_000),
+        error: "HTTP 500".into(),
+    };
+    assert!(
+        store
+            .finish_event(taken[0].event.id, lease2, at(t + 60_002), &retry)
+            .await
+            .expect("finish")
+    );
+    let other = if taken[0].event.id == first.id {
+        &second
+    } else {
+        &first
+    };
+    assert!(
+        store
+            .finish_event(
+                other.id,
+                lease,
+                at(t + 60_002),
+                &Delivery::Failed {
+                    error: "timeout".into()
+                }
+            )
+            .await
+            .expect("finish")
+    );
+    let backlog = store.event_backlog().await.expect("backlog");
+    assert_eq!((backlog.pending, backlog.failed), (1, 1));
+    assert!(
+        store
+            .claim_events(at(t + 69_999), at(t + 300_000), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = store
+        .claim_events(at(t + 70_000), at(t + 300_000), 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
+    assert!(
+        store
+            .finish_event(
+                again[0].event.id,
+                at(t + 300_000),
+                at(t + 70_001),
+                &Delivery::Delivered
+            )
+            .await
+            .expect("finish")
+    );
+
+    let listed = |state| async move { store.events(Some(state), 10).await.expect("events") };
+    let failed = listed(EventState::Failed).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].event.id, other.id);
+    assert_eq!(failed[0].last_error.as_deref(), Some("timeout"));
+    let delivered = listed(EventState::Delivered).await;
+    assert_eq!(delivered[0].finished_at, Some(at(t + 70_001)));
+    assert!(
+        !store
+            .retry_event(delivered[0].event.id, at(t + 80_000))
+            .await
+            .expect("retry"),
+        "delivered is done"
+    );
+    assert!(
+        store
+            .retry_event(other.id, at(t + 80_000))
+            .await
+            .expect("retry")
+    );
+    let retried = listed(EventState::Pending).await;
+    assert_eq!(
+        (
+            retried[0].attempts,
+            retried[0].retry_since,
+            retried[0].next_attempt_at
+        ),
+        (0, at(t + 80_000), at(t + 80_000))
+    );
+
+    // Pruning: delivered before the cutoff, and pending never tried since they were recorded
+    // or retried (no sender ran); a failed one never.
+    let unsent = NewEvent::user_disabled(x, at(t + 90_000));
+    store.record_event(&unsent).await.expect("record");
+    assert_eq!(
+        store
+            .delete_events(at(t + 70_000), at(t + 80_000))
+            .await
+            .expect("prune"),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_events(at(t + 70_002), at(t + 90_001))
+            .await
+            .expect("prune"),
+        3
+    );
+    assert!(store.events(None, 10).await.expect("events").is_empty());
 }

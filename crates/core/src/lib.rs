@@ -27,8 +27,10 @@
 pub use tessera_token::access_token;
 #[cfg(feature = "store-contract")]
 pub mod contract;
+pub mod device_token;
 mod domain;
 mod error;
+pub mod events;
 mod hasher;
 pub mod keys;
 mod password;
@@ -54,10 +56,11 @@ pub use service::{
 };
 pub use settings::{DpopPolicy, Settings};
 pub use store::{
-    BUILTIN_CLIENT_ID, ClientKind, ClientRecord, PoolStatus, SessionRecord, Store, User,
-    UserSummary, revocation_page_start,
+    BUILTIN_CLIENT_ID, ClientKind, ClientRecord, EventBacklog, PoolStatus, SessionRecord, Store,
+    User, UserSummary, revocation_page_start,
 };
 pub use tessera_token::dpop;
 pub use tessera_token::{
     Clock, InvalidToken, ManualClock, SystemClock, Timestamp, format_duration, parse_duration,
 };
+pub use throttle::{CountFailure, Counted, Counter, FailureState, Scope};

@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use crate::domain::{RevokeReason, username_key};
 use crate::error::StoreError;
+use crate::events::{Delivery, EventState, NewEvent, StoredEvent};
 use crate::keys::{SealedBlob, StoredKey};
 use crate::rules::{CurrentRotation, LiveBounds, SessionState};
+use crate::throttle::{CountFailure, Counted, Counter};
 use crate::time::Timestamp;
 
 /// A registered user.
@@ -187,10 +189,31 @@ impl std::fmt::Debug for ClientRecord {
     }
 }
 
+/// The outbox at one moment, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBacklog {
+    /// Events not delivered yet (and not given up on).
+    pub pending: u64,
+    /// When the oldest of them happened.
+    pub oldest_pending: Option<Timestamp>,
+    /// Events given up on.
+    pub failed: u64,
+}
+
 /// Persistence for users, sessions, keys and secrets.
 ///
 /// Implementations must make [`Store::rotate_session`] an atomic compare-and-swap: of many
 /// concurrent calls with the same `from_generation`, exactly one returns `true`.
+///
+/// **Events.** The methods that change what an event reports write that event into the
+/// outbox in the same transaction ([`NewEvent`], built by core): [`Store::open_session`]
+/// (`session.created`); [`Store::revoke_session`], [`Store::revoke_user_sessions`],
+/// [`Store::remove_client`], [`Store::set_disabled`], [`Store::change_password`],
+/// [`Store::use_reset_token`] and [`Store::delete_user`] (a `session.revoked` per session they
+/// end, with `session.reuse_detected` for the reason `reused`); [`Store::set_disabled`]
+/// (`user.disabled`), [`Store::delete_user`] (`user.deleted`), [`Store::change_password`] and
+/// [`Store::use_reset_token`] (`user.password_changed`); [`Store::replace_reset_token`] the
+/// event it is given. A change that fails or changes nothing writes no event.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers.
@@ -248,11 +271,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `token_hash` as the user's one password-reset token, valid until `expires_at`,
     /// replacing (so voiding) any earlier one. Returns whether the user exists; for an unknown
     /// id it does the same statement and writes nothing.
+    /// With `event` (a self-service request's `user.password_reset_requested`), writes it in
+    /// the same transaction when the user exists.
     async fn replace_reset_token(
         &self,
         user_id: Uuid,
         token_hash: &[u8],
         expires_at: Timestamp,
+        event: Option<&NewEvent>,
     ) -> Result<bool, StoreError>;
     /// Uses a password-reset token: when `token_hash` is a user's token and unexpired at `now`,
     /// in one transaction: deletes it (single use), sets `password_hash`, and revokes every
@@ -372,6 +398,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Forgets the proof ids that expired before `now`. Returns how many.
     async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Counts a login attempt against a throttle counter unless it is held: [`CountFailure`]'s
+    /// statement, atomic by itself, so attempts racing on one instance or several are counted
+    /// as if they came one at a time. When it is held nothing changes, and the counter's state
+    /// is read for the answer.
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError>;
+    /// A right password (or a deleted user): deletes the counters in `forget`, and takes one
+    /// failure back from `take_back` if its window opened at or before `counted_at`
+    /// ([`crate::throttle::Limit::take_back`]).
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Deletes the throttle counters whose last failure was before `quiet_before` (they hold
+    /// nothing back any more). Returns how many.
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError>;
+    /// How many username and address counters are stored, for the metrics.
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError>;
 
     /// Every signing key.
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
@@ -385,4 +430,46 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         secret: &SealedBlob,
     ) -> Result<(), StoreError>;
+
+    /// Writes an event that no other change carries (`login.throttled`,
+    /// `session.dpop_mismatch`).
+    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending events due at `now` whose lease (if any) has lapsed, oldest
+    /// due first: each gets `lease_until` and one more attempt. Among instances sharing the
+    /// database, an event is claimed by one at a time (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_events(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Records how the attempt on a claimed event ended, if the claim (`lease_until`, as
+    /// claimed) is still the event's: a lapsed claim taken over by another instance changes
+    /// nothing. Returns whether it recorded.
+    async fn finish_event(
+        &self,
+        id: Uuid,
+        lease_until: Timestamp,
+        now: Timestamp,
+        outcome: &Delivery,
+    ) -> Result<bool, StoreError>;
+    /// Up to `limit` events (of one state, or all), newest first.
+    async fn events(
+        &self,
+        state: Option<EventState>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Makes an undelivered event (pending or failed) pending and due at `now`, with a fresh
+    /// day of retries (`retry_since = now`). Returns whether there was such an event.
+    async fn retry_event(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
+    /// The outbox's pending and failed counts and its oldest pending event.
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError>;
+    /// Deletes events delivered before `delivered_before`, and pending events not attempted
+    /// since they were recorded (or retried) before `unsent_before`: recorded while no sender
+    /// ran. Failed events stay.
+    async fn delete_events(
+        &self,
+        delivered_before: Timestamp,
+        unsent_before: Timestamp,
+    ) -> Result<u64, StoreError>;
 }

@@ -1,12 +1,24 @@
-//! Login throttling: per username (so spreading attempts over many IPs does not help) and per
-//! client IP (a budget of failures per minute; IPv6 clients by their /64, which one subscriber
-//! usually holds whole). Plain data and `now` in, decisions out.
+//! Login throttling: the rules, as plain data and `now` in, decisions out. The counters live in
+//! the store, so every instance on one database spends the same budgets.
 //!
-//! An attempt counts when it starts ([`LoginThrottle::begin`]), not when its password check
-//! ends: checked first and counted after argon2, forty simultaneous guesses all passed the check
-//! before any was counted.
+//! Three kinds of counter ([`Scope`]): per username (so spreading attempts over many IPs does not
+//! help), per client address (a budget of failures per minute; IPv6 clients by their /64, which
+//! one subscriber usually holds whole), and per device token (see `device_token.rs`): a login
+//! presenting a valid device token of the account is counted against that device instead of the
+//! username, so an attacker who keeps the username held never holds the account's own devices
+//! (OWASP's "device cookies"); a device token that keeps failing is held in turn, like a name.
+//!
+//! Every counter follows one rule ([`Limit`]): failures are counted in a window that opens at the
+//! first failure and closes `window` later, when they are all forgotten together (so a failure
+//! older than the window never counts); after `free` failures in a window, each further one holds
+//! the counter for a delay that doubles from `first_hold` up to `max_hold`, counted from the last
+//! failure. Names and devices: a 15-minute window, 5 free failures, then 1 s, 2 s, … up to 15
+//! minutes. Addresses: a one-minute window, 30 failures, then a minute's hold.
+//!
+//! An attempt counts when it starts ([`Limit::count`], which a store runs as the one atomic
+//! statement [`CountFailure`] describes), not when its password check ends: checked first and
+//! counted after argon2, forty simultaneous guesses all passed the check before any was counted.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
@@ -15,15 +27,22 @@ use crate::time::Timestamp;
 /// The throttle's limits.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottlePolicy {
-    /// Straight failures a username may have before delays start.
+    /// Failures a username (or device) may have in a window before holds start.
     pub free_failures: u32,
-    /// The first delay; each further failure doubles it.
+    /// The first hold; each further failure doubles it.
     pub first_delay: Duration,
     /// The longest a username is ever held (15 minutes, a documented promise).
     pub max_delay: Duration,
-    /// Failures one IP may have in a minute before its logins are held for the rest of it.
+    /// How long a username's (or device's) failures count: they are forgotten together this
+    /// long after the first of them (15 minutes).
+    pub failure_window: Duration,
+    /// Failures one IP may have in a minute before its logins are held for a minute.
     pub ip_failures_per_minute: u32,
+    /// How long a device token exempts its device from the username's hold (a year).
+    pub device_token_ttl: Duration,
 }
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
@@ -31,180 +50,276 @@ impl Default for ThrottlePolicy {
             free_failures: 5,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
+            failure_window: Duration::from_secs(15 * 60),
             ip_failures_per_minute: 30,
+            device_token_ttl: Duration::from_secs(365 * 86_400),
         }
     }
 }
 
-const MINUTE: Duration = Duration::from_secs(60);
-/// Above this many tracked entries, stale ones are dropped on the next failure.
-const PRUNE_ABOVE: usize = 10_000;
-
-#[derive(Clone, Copy, Debug)]
-struct UserFailures {
-    count: u32,
-    held_until: Timestamp,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct IpWindow {
-    started: Timestamp,
-    count: u32,
-}
-
-/// Failure counts, in memory, per instance.
-#[derive(Debug)]
-pub struct LoginThrottle {
-    policy: ThrottlePolicy,
-    users: HashMap<String, UserFailures>,
-    ips: HashMap<IpAddr, IpWindow>,
-    /// Size at which the next prune runs: twice what the last one kept, so a flood of live
-    /// entries costs amortised O(1) per failure rather than a full scan each time.
-    prune_at: usize,
-}
-
-impl LoginThrottle {
-    /// An empty throttle with `policy`.
-    pub fn new(policy: ThrottlePolicy) -> Self {
-        Self {
-            policy,
-            users: HashMap::new(),
-            ips: HashMap::new(),
-            prune_at: PRUNE_ABOVE,
+impl ThrottlePolicy {
+    /// The rule a counter of `scope` follows.
+    pub fn limit(&self, scope: Scope) -> Limit {
+        match scope {
+            Scope::Name | Scope::Device => Limit {
+                free: self.free_failures,
+                first_hold: self.first_delay,
+                max_hold: self.max_delay,
+                window: self.failure_window,
+            },
+            Scope::Address => Limit {
+                free: self.ip_failures_per_minute.saturating_sub(1),
+                first_hold: MINUTE,
+                max_hold: MINUTE,
+                window: MINUTE,
+            },
         }
     }
 
-    /// How many usernames and client addresses it holds failure counts for now.
-    pub fn tracked(&self) -> (usize, usize) {
-        (self.users.len(), self.ips.len())
-    }
-
-    /// Starts a login attempt: `Err(retry_after)` while `user_key` or `ip` is held; otherwise the
-    /// attempt is counted as a failure at once, so concurrent guesses are held as if they came
-    /// one at a time. A right password then takes it back ([`LoginThrottle::succeeded`]).
-    pub fn begin(
-        &mut self,
-        user_key: &str,
-        ip: Option<IpAddr>,
-        now: Timestamp,
-    ) -> Result<(), Duration> {
-        self.check(user_key, ip, now)?;
-        self.record_failure(user_key, ip, now);
-        Ok(())
-    }
-
-    /// `Err(retry_after)` when a login for `user_key` from `ip` must wait.
-    pub fn check(
+    /// The counters a login (or password change) spends, in the order they are counted: the
+    /// client's address, then the device when the client presented a valid device token of the
+    /// account (`device`, its id), else the username. A device is never held by the username's
+    /// counter: that is what keeps an attacker from locking the account's owner out. The address
+    /// comes first so that an address over its budget spends nothing of the name's (an attempt
+    /// refused by the name is taken back from the address).
+    pub fn login_counters(
         &self,
-        user_key: &str,
+        name_key: &str,
+        device: Option<&str>,
         ip: Option<IpAddr>,
+    ) -> Vec<Counter> {
+        let mut counters: Vec<Counter> = ip.map(Counter::address).into_iter().collect();
+        counters.push(match device {
+            Some(id) => Counter::new(Scope::Device, id),
+            None => Counter::new(Scope::Name, name_key),
+        });
+        counters
+    }
+
+    /// How long after its last failure a counter may be forgotten: by then its window has
+    /// closed and no hold it set is still running, so it holds nothing back.
+    pub fn quiet_after(&self) -> Duration {
+        [Scope::Name, Scope::Address]
+            .into_iter()
+            .map(|s| self.limit(s))
+            .map(|l| l.window.max(l.max_hold))
+            .max()
+            .unwrap_or(MINUTE)
+    }
+}
+
+/// What a counter counts the failures of. Stored by [`Scope::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A username (its case-folded key).
+    Name,
+    /// A device token's device id.
+    Device,
+    /// A client address (an IPv6 address's /64).
+    Address,
+}
+
+impl Scope {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Device => "device",
+            Self::Address => "address",
+        }
+    }
+}
+
+/// One counter: a scope and a key within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Counter {
+    /// What it counts.
+    pub scope: Scope,
+    /// Whose: the username key, the device id, or the address.
+    pub key: String,
+}
+
+impl Counter {
+    /// The counter of `key` in `scope`.
+    pub fn new(scope: Scope, key: &str) -> Self {
+        Self {
+            scope,
+            key: key.to_owned(),
+        }
+    }
+
+    /// The counter of a client address: an IPv6 address's /64 (an IPv4-mapped one is its IPv4
+    /// address), an IPv4 address itself.
+    pub fn address(ip: IpAddr) -> Self {
+        Self::new(Scope::Address, &ip_key(ip).to_string())
+    }
+}
+
+/// A counter as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureState {
+    /// When its window opened (its first failure counted in the window).
+    pub opened_at: Timestamp,
+    /// Its last failure.
+    pub last_at: Timestamp,
+    /// Failures counted in the window.
+    pub failures: u32,
+}
+
+/// The rule of one [`Scope`]: see the module's documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Failures in a window that hold nothing back.
+    pub free: u32,
+    /// The hold after the first failure past the free ones.
+    pub first_hold: Duration,
+    /// The longest hold.
+    pub max_hold: Duration,
+    /// How long after its first failure a window closes.
+    pub window: Duration,
+}
+
+impl Limit {
+    /// The hold after a window's `failures`-th failure: none up to `free`, then `first_hold`
+    /// doubled for each further failure, at most `max_hold`.
+    pub fn hold(&self, failures: u32) -> Duration {
+        if failures <= self.free {
+            return Duration::ZERO;
+        }
+        let doublings = failures - self.free - 1;
+        if doublings >= self.doublings_to_max() {
+            self.max_hold
+        } else {
+            self.first_hold.saturating_mul(1 << doublings)
+        }
+    }
+
+    /// How many doublings of `first_hold` reach `max_hold` (at most 62, so that a shift by it
+    /// never overflows a 64-bit integer).
+    pub fn doublings_to_max(&self) -> u32 {
+        (0..62)
+            .find(|&k| self.first_hold.saturating_mul(1 << k) >= self.max_hold)
+            .unwrap_or(62)
+    }
+
+    /// `Some(how long)` while `state` holds its counter back at `now`.
+    pub fn held(&self, state: &FailureState, now: Timestamp) -> Option<Duration> {
+        let wait = state.last_at.plus(self.hold(state.failures)).since(now);
+        (wait > Duration::ZERO).then_some(wait)
+    }
+
+    /// An attempt at `now` against a counter in `state` (`None`: no failures recorded):
+    /// `Err(retry_after)` while it is held, and nothing changes; otherwise the attempt is
+    /// counted as a failure, in a new window if the old one has closed.
+    pub fn count(
+        &self,
+        state: Option<FailureState>,
         now: Timestamp,
-    ) -> Result<(), Duration> {
-        let user_wait = self
-            .users
-            .get(user_key)
-            .map_or(Duration::ZERO, |u| u.held_until.since(now));
-        match user_wait.max(self.ip_wait(ip, now)) {
-            Duration::ZERO => Ok(()),
-            wait => Err(wait),
-        }
-    }
-
-    /// A registration or password-reset request from `ip`: `Err(retry_after)` while the
-    /// address's budget is spent; otherwise counted against it like a failed login. Each costs
-    /// an argon2 run or a write and proves nothing, so, unlike a right password, it is never
-    /// taken back.
-    pub fn begin_request(&mut self, ip: Option<IpAddr>, now: Timestamp) -> Result<(), Duration> {
-        match self.ip_wait(ip, now) {
-            Duration::ZERO => {
-                self.prune_if_large(now);
-                self.record_ip(ip, now);
-                Ok(())
+    ) -> Result<FailureState, Duration> {
+        match state {
+            Some(s) => {
+                if let Some(wait) = self.held(&s, now) {
+                    return Err(wait);
+                }
+                if s.opened_at <= now.minus(self.window) {
+                    Ok(FailureState::first(now))
+                } else {
+                    Ok(FailureState {
+                        failures: s.failures.saturating_add(1),
+                        last_at: now,
+                        ..s
+                    })
+                }
             }
-            wait => Err(wait),
+            None => Ok(FailureState::first(now)),
         }
     }
 
-    fn ip_wait(&self, ip: Option<IpAddr>, now: Timestamp) -> Duration {
-        ip.and_then(|ip| self.ips.get(&ip_key(ip)))
-            .filter(|w| w.count >= self.policy.ip_failures_per_minute)
-            .map_or(Duration::ZERO, |w| w.started.plus(MINUTE).since(now))
-    }
-
-    /// Counts a failed login.
-    pub fn record_failure(&mut self, user_key: &str, ip: Option<IpAddr>, now: Timestamp) {
-        self.prune_if_large(now);
-        let policy = self.policy;
-        let entry = self
-            .users
-            .entry(user_key.to_owned())
-            .or_insert(UserFailures {
-                count: 0,
-                held_until: now,
-            });
-        entry.count = entry.count.saturating_add(1);
-        if entry.count > policy.free_failures {
-            let doublings = (entry.count - policy.free_failures - 1).min(30);
-            let delay = policy
-                .first_delay
-                .saturating_mul(1 << doublings)
-                .min(policy.max_delay);
-            entry.held_until = now.plus(delay);
-        }
-        self.record_ip(ip, now);
-    }
-
-    fn record_ip(&mut self, ip: Option<IpAddr>, now: Timestamp) {
-        if let Some(ip) = ip {
-            let w = self.ips.entry(ip_key(ip)).or_insert(IpWindow {
-                started: now,
-                count: 0,
-            });
-            if now >= w.started.plus(MINUTE) {
-                *w = IpWindow {
-                    started: now,
-                    count: 0,
-                };
+    /// A counted attempt taken back (a right password from the address): one failure less,
+    /// unless its window is no longer the one that counted it at `counted_at`.
+    pub fn take_back(&self, state: FailureState, counted_at: Timestamp) -> FailureState {
+        if state.opened_at <= counted_at {
+            FailureState {
+                failures: state.failures.saturating_sub(1),
+                ..state
             }
-            w.count = w.count.saturating_add(1);
+        } else {
+            state
         }
     }
+}
 
-    fn prune_if_large(&mut self, now: Timestamp) {
-        if self.users.len() + self.ips.len() > self.prune_at {
-            self.prune(now);
-            self.prune_at = PRUNE_ABOVE.max(2 * (self.users.len() + self.ips.len()));
+impl FailureState {
+    fn first(now: Timestamp) -> Self {
+        Self {
+            opened_at: now,
+            last_at: now,
+            failures: 1,
         }
     }
+}
 
-    /// A right password for an attempt [`LoginThrottle::begin`] started at `started`: the
-    /// username's failures are cleared, and the attempt's count is taken back from `ip`, so
-    /// that many rightful users behind one address (a NAT) do not spend its failure budget.
-    pub fn succeeded(&mut self, user_key: &str, ip: Option<IpAddr>, started: Timestamp) {
-        self.record_success(user_key);
-        if let Some(w) = ip.and_then(|ip| self.ips.get_mut(&ip_key(ip)))
-            && w.started <= started
-        {
-            w.count = w.count.saturating_sub(1);
+/// What [`crate::Store::count_failure`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// The attempt was counted.
+    Yes,
+    /// The counter is held; nothing changed. Its state as read just after (`None`: cleared in
+    /// between, by a right password).
+    Held(Option<FailureState>),
+}
+
+/// [`Limit::count`] as the one atomic statement a store runs, so that concurrent attempts, on
+/// one instance or several, are counted as if they came one at a time:
+///
+/// ```sql
+/// INSERT INTO login_failures (scope, key, opened_at, last_at, failures)
+///      VALUES (:scope, :key, :now, :now, 1)
+/// ON CONFLICT (scope, key) DO UPDATE SET
+///     opened_at = CASE WHEN opened_at <= :closed_before THEN :now ELSE opened_at END,
+///     failures  = CASE WHEN opened_at <= :closed_before THEN 1 ELSE failures + 1 END,
+///     last_at   = :now
+///  WHERE NOT (failures > :free AND last_at > :now -
+///             CASE WHEN failures <= :free THEN 0
+///                  WHEN failures - :free - 1 >= :doublings THEN :max_hold_ms
+///                  ELSE :first_hold_ms << (failures - :free - 1) END)
+/// RETURNING failures
+/// ```
+///
+/// (the columns in `SET` and `WHERE` are the stored row's). No row returned: the counter is held
+/// and nothing changed; the store then reads the row, for [`Limit::held`] to say how long. The
+/// contract suite checks the statement against [`Limit::count`].
+#[derive(Clone, Copy, Debug)]
+pub struct CountFailure<'a> {
+    /// The counter.
+    pub counter: &'a Counter,
+    /// The attempt's time.
+    pub now: Timestamp,
+    /// A window opened at or before this has closed: the attempt opens a new one.
+    pub closed_before: Timestamp,
+    /// [`Limit::free`].
+    pub free: u32,
+    /// [`Limit::first_hold`] in milliseconds.
+    pub first_hold_ms: i64,
+    /// [`Limit::max_hold`] in milliseconds.
+    pub max_hold_ms: i64,
+    /// [`Limit::doublings_to_max`].
+    pub doublings: u32,
+}
+
+impl<'a> CountFailure<'a> {
+    /// An attempt at `now` against `counter`, which follows `limit`.
+    pub fn new(counter: &'a Counter, limit: &Limit, now: Timestamp) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            counter,
+            now,
+            closed_before: now.minus(limit.window),
+            free: limit.free,
+            first_hold_ms: ms(limit.first_hold),
+            max_hold_ms: ms(limit.max_hold),
+            doublings: limit.doublings_to_max(),
         }
-    }
-
-    /// Forgets everything about a username (its user has been deleted).
-    pub fn forget(&mut self, user_key: &str) {
-        self.users.remove(user_key);
-    }
-
-    /// Clears the username's failures.
-    fn record_success(&mut self, user_key: &str) {
-        self.users.remove(user_key);
-    }
-
-    /// Drops entries that no longer hold anything back. A username's count is forgotten once it
-    /// has been quiet for the longest delay.
-    fn prune(&mut self, now: Timestamp) {
-        let max = self.policy.max_delay;
-        self.users.retain(|_, u| now < u.held_until.plus(max));
-        self.ips.retain(|_, w| now < w.started.plus(MINUTE));
     }
 }
 
@@ -222,161 +337,214 @@ fn ip_key(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_millis(secs * 1000)
     }
 
-    #[test]
-    fn five_failures_are_free_then_delays_grow() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        for _ in 0..5 {
-            t.record_failure("alice", None, at(0));
-            assert!(t.check("alice", None, at(0)).is_ok());
+    /// A counter driven through `Limit::count`, as the store drives its row.
+    struct Driven {
+        limit: Limit,
+        state: Option<FailureState>,
+    }
+
+    impl Driven {
+        fn new(scope: Scope) -> Self {
+            Self {
+                limit: ThrottlePolicy::default().limit(scope),
+                state: None,
+            }
         }
-        t.record_failure("alice", None, at(0));
-        assert_eq!(t.check("alice", None, at(0)), Err(Duration::from_secs(1)));
-        assert!(t.check("alice", None, at(1)).is_ok());
-        t.record_failure("alice", None, at(1));
-        assert_eq!(t.check("alice", None, at(1)), Err(Duration::from_secs(2)));
-        assert!(
-            t.check("bob", None, at(1)).is_ok(),
-            "other users are not held"
-        );
+        fn attempt(&mut self, now: Timestamp) -> Result<(), Duration> {
+            self.state = Some(self.limit.count(self.state, now)?);
+            Ok(())
+        }
     }
 
     #[test]
-    fn no_hold_ever_exceeds_fifteen_minutes() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        for i in 0..100 {
-            t.record_failure("alice", None, at(i));
+    fn five_failures_are_free_then_holds_double() {
+        let mut name = Driven::new(Scope::Name);
+        for _ in 0..6 {
+            assert!(name.attempt(at(0)).is_ok());
         }
-        assert_eq!(
-            t.check("alice", None, at(99)),
-            Err(Duration::from_secs(900))
-        );
-        assert!(t.check("alice", None, at(99 + 900)).is_ok());
+        assert_eq!(name.attempt(at(0)), Err(Duration::from_secs(1)));
+        assert!(name.attempt(at(1)).is_ok());
+        assert_eq!(name.attempt(at(1)), Err(Duration::from_secs(2)));
     }
 
     #[test]
-    fn failures_from_many_ips_still_hold_the_account() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        for i in 0..8u8 {
-            t.record_failure("alice", Some(IpAddr::from([10, 0, 0, i])), at(0));
-        }
-        assert!(
-            t.check("alice", Some(IpAddr::from([10, 0, 0, 99])), at(0))
-                .is_err()
-        );
+    fn holds_stop_at_fifteen_minutes() {
+        let limit = ThrottlePolicy::default().limit(Scope::Name);
+        assert_eq!(limit.hold(5), Duration::ZERO);
+        assert_eq!(limit.hold(6), Duration::from_secs(1));
+        assert_eq!(limit.hold(15), Duration::from_secs(512));
+        assert_eq!(limit.hold(16), Duration::from_secs(900));
+        assert_eq!(limit.hold(u32::MAX), Duration::from_secs(900));
+        assert_eq!(limit.doublings_to_max(), 10);
     }
 
     #[test]
-    fn stale_entries_are_forgotten_and_live_ones_kept() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        for i in 0..PRUNE_ABOVE {
-            t.record_failure(&format!("old{i}"), None, at(0));
+    fn after_the_hold_a_single_guess_does_not_lock_again_once_failures_have_decayed() {
+        // The finding: after a 900 s hold, one wrong guess held the name for another 900 s.
+        let mut name = Driven::new(Scope::Name);
+        let mut now = at(0);
+        while name
+            .state
+            .is_none_or(|s| name.limit.hold(s.failures) < Duration::from_secs(256))
+        {
+            match name.attempt(now) {
+                Ok(()) => {}
+                Err(wait) => now = now.plus(wait),
+            }
         }
-        // Much later: the old entries hold nothing back and go at the next prune.
-        for i in 0..10 {
-            t.record_failure(
-                &format!("new{i}"),
-                Some(IpAddr::from([192, 0, 2, 9])),
-                at(10_000),
-            );
-        }
-        assert!(t.users.len() < 100, "{} entries left", t.users.len());
-        assert!(t.users.contains_key("new9"));
+        let last = name.state.unwrap().last_at;
+        assert!(name.attempt(last).is_err(), "held");
+        let decayed = name
+            .state
+            .unwrap()
+            .opened_at
+            .plus(Duration::from_secs(15 * 60));
+        let after_hold = last.plus(name.limit.hold(name.state.unwrap().failures));
+        let later = decayed.max(after_hold);
+        assert!(name.attempt(later).is_ok());
+        assert_eq!(name.state.unwrap().failures, 1, "a new window");
+        assert!(name.attempt(later).is_ok(), "not held by one failure");
     }
 
     #[test]
-    fn success_resets_the_count() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        for _ in 0..5 {
-            t.record_failure("alice", None, at(0));
+    fn an_ip_over_its_budget_waits_a_minute() {
+        let mut ip = Driven::new(Scope::Address);
+        for _ in 0..30 {
+            assert!(ip.attempt(at(10)).is_ok());
         }
-        t.record_success("alice");
-        t.record_failure("alice", None, at(0));
-        assert!(t.check("alice", None, at(0)).is_ok());
-    }
-
-    #[test]
-    fn an_ip_over_its_budget_waits_for_the_minute_to_end() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        let ip = Some(IpAddr::from([192, 0, 2, 1]));
-        for i in 0..30 {
-            t.record_failure(&format!("user{i}"), ip, at(10));
-        }
-        assert_eq!(t.check("someone", ip, at(20)), Err(Duration::from_secs(50)));
-        assert!(
-            t.check("someone", Some(IpAddr::from([192, 0, 2, 2])), at(20))
-                .is_ok()
-        );
-        assert!(t.check("someone", ip, at(70)).is_ok());
+        assert_eq!(ip.attempt(at(20)), Err(Duration::from_secs(50)));
+        assert!(ip.attempt(at(70)).is_ok());
+        assert_eq!(ip.state.unwrap().failures, 1, "a new minute");
     }
 
     #[test]
     fn concurrent_attempts_are_held_like_sequential_ones() {
         // Forty guesses that all start before any password check ends.
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        let started = (0..40)
-            .filter(|_| t.begin("alice", None, at(0)).is_ok())
-            .count();
+        let mut name = Driven::new(Scope::Name);
+        let started = (0..40).filter(|_| name.attempt(at(0)).is_ok()).count();
         assert_eq!(
             started, 6,
             "five free failures and the one that starts the hold"
         );
-        // The same from one address with forty names: its budget of 30 holds.
-        let ip = Some(IpAddr::from([192, 0, 2, 1]));
-        let started = (0..80)
-            .filter(|i| t.begin(&format!("user{i}"), ip, at(100)).is_ok())
-            .count();
+        let mut ip = Driven::new(Scope::Address);
+        let started = (0..80).filter(|_| ip.attempt(at(100)).is_ok()).count();
         assert_eq!(started, 30);
     }
 
     #[test]
-    fn a_success_takes_back_its_attempt() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+    fn a_success_takes_back_its_attempt_from_the_address() {
+        let mut ip = Driven::new(Scope::Address);
         for i in 0..100 {
-            let user = format!("user{i}");
-            assert!(t.begin(&user, ip, at(0)).is_ok(), "login {i}");
-            t.succeeded(&user, ip, at(0));
+            assert!(ip.attempt(at(0)).is_ok(), "login {i}");
+            ip.state = Some(ip.limit.take_back(ip.state.unwrap(), at(0)));
         }
+        // Not from a window opened after the attempt.
+        let later = FailureState {
+            opened_at: at(61),
+            last_at: at(61),
+            failures: 3,
+        };
+        assert_eq!(ip.limit.take_back(later, at(0)), later);
     }
 
     #[test]
     fn ipv6_clients_share_the_budget_of_their_64() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        let in_64 = |i: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 7, i, i, i, i]));
-        for i in 0..30u16 {
-            t.record_failure(&format!("user{i}"), in_64(i), at(0));
-        }
-        assert!(t.check("someone", in_64(999), at(1)).is_err());
-        let next_64 = Some(IpAddr::from([0x2001, 0xdb8, 0, 8, 1, 1, 1, 1]));
-        assert!(t.check("someone", next_64, at(1)).is_ok());
+        let in_64 = |i: u16| IpAddr::from([0x2001, 0xdb8, 0, 7, i, i, i, i]);
+        assert_eq!(Counter::address(in_64(1)), Counter::address(in_64(999)));
+        assert_ne!(
+            Counter::address(in_64(1)),
+            Counter::address(IpAddr::from([0x2001, 0xdb8, 0, 8, 1, 1, 1, 1]))
+        );
+        assert_eq!(Counter::address(in_64(1)).key, "2001:db8:0:7::");
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(ip_key(mapped), IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(Counter::address(mapped).key, "192.0.2.1");
     }
 
     #[test]
-    fn registrations_spend_the_address_budget_and_are_never_taken_back() {
-        let mut t = LoginThrottle::new(ThrottlePolicy::default());
-        let ip: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
-        let other: Option<IpAddr> = Some("203.0.113.10".parse().unwrap());
-        for _ in 0..30 {
-            assert!(t.begin_request(ip, at(0)).is_ok());
+    fn a_device_is_counted_instead_of_the_name_and_the_address_first() {
+        let policy = ThrottlePolicy::default();
+        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(
+            policy.login_counters("alice", None, ip),
+            [
+                Counter::new(Scope::Address, "192.0.2.1"),
+                Counter::new(Scope::Name, "alice")
+            ]
+        );
+        assert_eq!(
+            policy.login_counters("alice", Some("d1"), None),
+            [Counter::new(Scope::Device, "d1")]
+        );
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Wait(u32),
+        Attempt,
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => (0u32..2_000_000).prop_map(Step::Wait),
+                5 => Just(Step::Attempt),
+            ],
+            0..120,
+        )
+    }
+
+    proptest! {
+        /// Whatever the attempts and pauses: no hold exceeds 15 minutes, and a hold is never
+        /// caused by a failure older than 15 minutes (a counter whose failures are all older
+        /// than that never holds, and the next attempt opens a new window).
+        #[test]
+        fn no_hold_exceeds_fifteen_minutes_and_old_failures_never_count(steps in steps()) {
+            let quarter = Duration::from_secs(15 * 60);
+            let mut name = Driven::new(Scope::Name);
+            let mut now = at(1_000_000);
+            let mut counted: Vec<Timestamp> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Wait(ms) => now = now.plus(Duration::from_millis(u64::from(ms))),
+                    Step::Attempt => match name.attempt(now) {
+                        Ok(()) => {
+                            counted.push(now);
+                            let state = name.state.unwrap();
+                            let recent = counted.iter().filter(|t| **t > now.minus(quarter)).count();
+                            prop_assert!(state.failures as usize <= recent,
+                                "{} counted, {recent} within 15 minutes", state.failures);
+                        }
+                        Err(wait) => {
+                            prop_assert!(wait <= quarter);
+                            let last = *counted.last().unwrap();
+                            prop_assert!(now < last.plus(quarter), "held by a failure 15 minutes old");
+                        }
+                    },
+                }
+            }
         }
-        assert_eq!(t.begin_request(ip, at(10)), Err(Duration::from_secs(50)));
-        assert!(
-            t.check("alice", ip, at(10)).is_err(),
-            "the same budget as failed logins"
-        );
-        assert!(t.begin_request(other, at(10)).is_ok(), "per address");
-        assert!(t.begin_request(ip, at(60)).is_ok(), "a new minute");
-        assert!(
-            t.begin_request(None, at(60)).is_ok(),
-            "no address: nothing to key on"
-        );
+
+        /// A login with a device token never spends the username's counter, whatever the name,
+        /// device and address.
+        #[test]
+        fn a_device_holder_is_never_held_by_the_username(
+            name in "[a-z0-9._@-]{3,64}",
+            device in "[A-Za-z0-9_-]{1,40}",
+            ip in proptest::option::of(any::<[u8; 16]>()),
+        ) {
+            let counters = ThrottlePolicy::default()
+                .login_counters(&name, Some(&device), ip.map(IpAddr::from));
+            prop_assert!(counters.iter().all(|c| c.scope != Scope::Name));
+            prop_assert!(counters.contains(&Counter::new(Scope::Device, &device)));
+            prop_assert_eq!(counters.iter().any(|c| c.scope == Scope::Address), ip.is_some());
+        }
     }
 }

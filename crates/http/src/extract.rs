@@ -276,19 +276,25 @@ where
 
 /// The refresh token from the cookie. Two cookies of that name make the request ambiguous.
 pub fn refresh_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
-    let mut found = None;
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for c in cookie::Cookie::split_parse(value).flatten() {
-            if c.name() == name {
-                if found.is_some() {
-                    return Err(ApiError::BadRequest(format!("more than one {name} cookie")));
-                }
-                found = Some(c.value().to_owned());
-            }
-        }
+    let mut found = cookie_values(headers, name);
+    if found.len() > 1 {
+        return Err(ApiError::BadRequest(format!("more than one {name} cookie")));
     }
-    Ok(found)
+    Ok(found.pop())
+}
+
+/// The values of every cookie named `name`, in the order sent. For the device cookie, several
+/// are not an error: a sibling subdomain can add one (cookie tossing), and refusing the login
+/// for it would hand that subdomain a way to lock the user out; each is tried instead.
+pub fn cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| cookie::Cookie::split_parse(value).flatten())
+        .filter(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+        .collect()
 }
 
 /// Refuses a cookie-authenticated request that a browser sent on another site's behalf.
@@ -360,6 +366,7 @@ where
         Ok(Self(ClientInfo {
             ip,
             user_agent,
+            device_tokens: Vec::new(),
             dpop,
         }))
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, seconds_rounded_up};
 use crate::extract::{
-    Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, refresh_cookie,
+    Client, JsonBody, LiveSession, OptionalJson, bearer, check_csrf, cookie_values, refresh_cookie,
 };
 use crate::wire::{
     Credentials, Delivery, Me, PasswordChange, PasswordChanged, PasswordResetBody, RefreshBody,
@@ -43,9 +43,12 @@ pub async fn register(
 
 pub async fn login(
     State(app): State<AppState>,
-    Client(client): Client,
+    Client(mut client): Client,
+    headers: HeaderMap,
     JsonBody(creds): JsonBody<Credentials>,
 ) -> Response {
+    client.device_tokens = cookie_values(&headers, &app.config.device_cookie_name());
+    client.device_tokens.extend(creds.device_token);
     let issued = app
         .tessera
         .login_for(
@@ -59,7 +62,7 @@ pub async fn login(
             Error::InvalidDpopProof(why) => ApiError::LoginDpopProof(why),
             other => ApiError::Core(other),
         });
-    let response = issued.map(|i| token_response(&app.config, i, creds.delivery));
+    let response = issued.map(|i| token_response(&app, i, creds.delivery));
     with_dpop_nonce(&app, response.into_response())
 }
 
@@ -123,7 +126,7 @@ async fn refresh_answer(
         Presented::Cookie(t) => (t.as_deref(), Delivery::Cookie),
     };
     match app.tessera.refresh(token, client).await {
-        Ok(issued) => Ok(token_response(&app.config, issued, delivery)),
+        Ok(issued) => Ok(token_response(app, issued, delivery)),
         Err(e @ Error::InvalidRefreshToken(reason)) if delivery == Delivery::Cookie => {
             let mut response = ApiError::Core(e).into_response();
             // A dead cookie is cleared so the browser stops sending it. A missing one has
@@ -325,30 +328,56 @@ pub(crate) fn no_store(mut response: Response) -> Response {
     response
 }
 
-fn token_response(config: &HttpConfig, issued: Issued, delivery: Delivery) -> Response {
-    let body_token = (delivery == Delivery::Body).then(|| issued.refresh_token.clone());
+fn token_response(app: &AppState, issued: Issued, delivery: Delivery) -> Response {
+    let config = &app.config;
+    let in_body = delivery == Delivery::Body;
+    let device_token = issued.device_token.map(|t| t.expose().to_owned());
     let mut response = no_store(
         Json(TokenResponse {
             access_token: issued.access_token,
             token_type: issued.token_type,
             expires_in: issued.expires_in,
             session_id: issued.session_id,
-            refresh_token: body_token,
+            refresh_token: in_body.then(|| issued.refresh_token.clone()),
+            device_token: device_token.clone().filter(|_| in_body),
         })
         .into_response(),
     );
     if delivery == Delivery::Cookie {
-        let max_age = i64::try_from(seconds_rounded_up(issued.refresh_ttl)).unwrap_or(i64::MAX);
+        let max_age = |ttl| i64::try_from(seconds_rounded_up(ttl)).unwrap_or(i64::MAX);
         set_cookie(
             &mut response,
-            refresh_cookie_value(config, issued.refresh_token, max_age),
+            cookie_value(
+                config.cookie_name(),
+                config,
+                issued.refresh_token,
+                max_age(issued.refresh_ttl),
+            ),
         );
+        if let Some(token) = device_token {
+            set_cookie(
+                &mut response,
+                cookie_value(
+                    config.device_cookie_name(),
+                    config,
+                    token,
+                    max_age(app.tessera.settings().throttle.device_token_ttl),
+                ),
+            );
+        }
     }
     response
 }
 
-fn refresh_cookie_value(config: &HttpConfig, value: String, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build((config.cookie_name(), value))
+/// The refresh or device cookie: HttpOnly, SameSite=Strict, sent only to the `/auth` routes,
+/// `Secure` unless configured otherwise.
+fn cookie_value(
+    name: String,
+    config: &HttpConfig,
+    value: String,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
         .http_only(true)
         .secure(config.cookie_secure)
         .same_site(SameSite::Strict)
@@ -358,7 +387,7 @@ fn refresh_cookie_value(config: &HttpConfig, value: String, max_age_secs: i64) -
 }
 
 fn clear_cookie(config: &HttpConfig) -> Cookie<'static> {
-    refresh_cookie_value(config, String::new(), 0)
+    cookie_value(config.cookie_name(), config, String::new(), 0)
 }
 
 fn set_cookie(response: &mut Response, cookie: Cookie<'static>) {

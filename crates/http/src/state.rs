@@ -74,6 +74,17 @@ impl HttpConfig {
             "tessera_refresh".into()
         }
     }
+
+    /// `__Secure-tessera_device`, or `tessera_device` when cookies are not `Secure`: the
+    /// device token's cookie, with the refresh cookie's attributes (HttpOnly, SameSite=Strict,
+    /// the `/auth` path) and a year's `Max-Age`.
+    pub fn device_cookie_name(&self) -> String {
+        if self.cookie_secure {
+            "__Secure-tessera_device".into()
+        } else {
+            "tessera_device".into()
+        }
+    }
 }
 
 /// What handlers share: the session service and the HTTP settings. Cheap to clone.

@@ -13,6 +13,10 @@ pub struct Credentials {
     /// The public OAuth client the session is for (login only; default `tessera`).
     #[serde(default)]
     pub client_id: Option<String>,
+    /// A device token an earlier login returned (login only, for body delivery; browsers send
+    /// the `tessera_device` cookie instead).
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 /// Where the login's refresh token goes.
@@ -47,6 +51,9 @@ pub struct TokenResponse {
     pub session_id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// A login's device token, with body delivery (a cookie otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
+use tessera_core::events::WebhookSecret;
 use tessera_core::{
     DpopPolicy, Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration,
 };
@@ -330,6 +331,23 @@ settings! {
         default: format_duration(core_default().password_reset_ttl),
         parse: |t| duration_within(t, MINUTE, 7 * DAY),
     }
+    /// URL that events are POSTed to (Standard Webhooks): https://, or http:// on a loopback
+    /// address for development
+    webhook_url: Option<reqwest::Url> {
+        flag: webhook_url,
+        env: "TESSERA_WEBHOOK_URL",
+        unset: "unset: no events are sent",
+        parse: |t| webhook_url(t).map(Some),
+    }
+    /// Secret that signs the events: whsec_ and the base64 of at least 24 random bytes. Prefer
+    /// the variable or the file: a flag shows in `ps`
+    webhook_secret: Option<WebhookSecret> {
+        flag: webhook_secret,
+        env: "TESSERA_WEBHOOK_SECRET",
+        unset: "unset",
+        parse: |t| WebhookSecret::parse(t).map(Some),
+        secret: true,
+    }
     /// Strict-Transport-Security: auto (on, 2 years, when the issuer is https://), off, or a
     /// max-age such as 365d
     hsts: Hsts {
@@ -576,7 +594,39 @@ impl Config {
                 format_duration(window)
             );
         }
-        Ok(())
+        match (&self.webhook_url, &self.webhook_secret) {
+            (Some(_), None) => anyhow::bail!(
+                "invalid setting webhook_secret (TESSERA_WEBHOOK_SECRET): must be set when \
+                 TESSERA_WEBHOOK_URL is (whsec_ and the base64 of at least 24 random bytes)"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "invalid setting webhook_url (TESSERA_WEBHOOK_URL): must be set when \
+                 TESSERA_WEBHOOK_SECRET is"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A webhook receiver's URL: `https://`, or `http://` to a loopback address (a receiver on the
+/// same machine, in development); events carry a reset token, never sent in the clear across
+/// a network.
+fn webhook_url(text: &str) -> Result<reqwest::Url, String> {
+    let url =
+        reqwest::Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!(
+            "`{text}` must be https:// (http:// only to a loopback address such as 127.0.0.1)"
+        )),
+        _ => Err(format!("`{text}` is not an https:// URL")),
     }
 }
 
@@ -825,6 +875,74 @@ mod tests {
         );
         assert!(!c.cookie_secure);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_webhook_needs_https_or_loopback_and_a_whsec_secret() {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let resolve = |url: Option<&str>, secret: Option<&str>| {
+            Config::resolve(SettingsArgs {
+                webhook_url: url.map(Into::into),
+                webhook_secret: secret.map(Into::into),
+                ..Default::default()
+            })
+        };
+        for ok in [
+            "https://hooks.example/tessera",
+            "http://127.0.0.1:9000/hook",
+            "http://[::1]:9000/",
+            "http://localhost:9000/",
+        ] {
+            let c = resolve(Some(ok), Some(SECRET)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(
+                c.webhook_url.unwrap().as_str().trim_end_matches('/'),
+                ok.trim_end_matches('/')
+            );
+        }
+        for (url, secret, variable) in [
+            (
+                Some("http://hooks.example/"),
+                Some(SECRET),
+                "TESSERA_WEBHOOK_URL",
+            ),
+            (
+                Some("http://10.0.0.5/"),
+                Some(SECRET),
+                "TESSERA_WEBHOOK_URL",
+            ),
+            (
+                Some("ftp://127.0.0.1/"),
+                Some(SECRET),
+                "TESSERA_WEBHOOK_URL",
+            ),
+            (Some("not a url"), Some(SECRET), "TESSERA_WEBHOOK_URL"),
+            (
+                Some("https://hooks.example/"),
+                None,
+                "TESSERA_WEBHOOK_SECRET",
+            ),
+            (None, Some(SECRET), "TESSERA_WEBHOOK_URL"),
+            (
+                Some("https://hooks.example/"),
+                Some("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                "TESSERA_WEBHOOK_SECRET",
+            ),
+            (
+                Some("https://hooks.example/"),
+                Some("whsec_c2hvcnQ="),
+                "TESSERA_WEBHOOK_SECRET",
+            ),
+        ] {
+            let e = resolve(url, secret).expect_err("refused").to_string();
+            assert!(
+                e.contains(variable) && !e.contains('\n'),
+                "{url:?} {secret:?}: {e}"
+            );
+            assert!(
+                !e.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                "the secret is never repeated: {e}"
+            );
+        }
     }
 
     /// Before the bounds, `TESSERA_ACCESS_TTL=18446744073709551615s` started and every request

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,8 +99,9 @@ pub async fn build_app(
 }
 
 /// Starts the background jobs: key reload (so rotations by other instances or the CLI are
-/// picked up) and the cleanup of ended sessions. They stop when the returned handle is
-/// aborted or the runtime ends.
+/// picked up) and the cleanup of ended sessions and of delivered events (both kept for
+/// `retention`). They stop when the returned handle is aborted or the runtime ends. The webhook
+/// sender is started apart ([`webhooks::spawn_sender`]), when a receiver is configured.
 pub fn spawn_background_jobs(
     tessera: Arc<Tessera>,
     retention: Duration,
@@ -126,6 +128,11 @@ pub fn spawn_background_jobs(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted ended sessions"),
                 Err(e) => tracing::warn!(error = %e, "session cleanup failed; will retry"),
+            }
+            match tessera.purge_events(retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted delivered events"),
+                Err(e) => tracing::warn!(error = %e, "event cleanup failed; will retry"),
             }
         }
     };

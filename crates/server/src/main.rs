@@ -65,6 +65,31 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// List the events of the webhook outbox, or retry one
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// List events, newest first (at most 1000): id (the webhook-id), type, state, attempts
+    List {
+        /// Only those not delivered yet
+        #[arg(long, conflicts_with = "failed")]
+        pending: bool,
+        /// Only those given up on after a day of retries
+        #[arg(long)]
+        failed: bool,
+        #[command(flatten)]
+        format: ListFormat,
+    },
+    /// Send an undelivered (pending or failed) event again now, with another day of retries
+    Retry {
+        /// The event's id (its webhook-id, msg_…)
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -317,6 +342,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     }
     let app = build_app(&config, bound, Some(metrics), Arc::new(SystemClock)).await?;
     let jobs = spawn_background_jobs(app.tessera.clone(), config.session_retention);
+    let sender = tessera::webhooks::Webhook::from_config(&config)
+        .map(|hook| tessera::webhooks::spawn_sender(app.tessera.clone(), hook))
+        .transpose()
+        .context("cannot start the webhook sender")?;
     tracing::info!(issuer = %app.issuer, database = %redact_url(&config.database_url), settings = %config.summary(), "tessera started");
     println!(
         "Tessera listening on http://{bound} (issuer {})",
@@ -354,6 +383,9 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         private.await??;
     }
     jobs.abort();
+    if let Some(sender) = sender {
+        sender.abort();
+    }
     tracing::info!("tessera stopped");
     Ok(())
 }
@@ -413,7 +445,79 @@ async fn run_admin(tessera: &Tessera, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::Sessions { command } => run_sessions(tessera, command).await,
         AdminCommand::Keys { command } => run_keys(tessera, command).await,
         AdminCommand::Clients { command } => run_clients(tessera, command).await,
+        AdminCommand::Events { command } => run_events(tessera, command).await,
     }
+}
+
+/// How many events `events list` shows.
+const EVENTS_LISTED: u32 = 1000;
+
+async fn run_events(tessera: &Tessera, command: EventsCommand) -> anyhow::Result<()> {
+    use tessera_core::events::{EventState, parse_webhook_id, webhook_id};
+    match command {
+        EventsCommand::List {
+            pending,
+            failed,
+            format,
+        } => {
+            let state = match (pending, failed) {
+                (true, _) => Some(EventState::Pending),
+                (_, true) => Some(EventState::Failed),
+                _ => None,
+            };
+            let events = tessera.events(state, EVENTS_LISTED).await?;
+            let next = |e: &tessera_core::events::StoredEvent| {
+                (e.state == EventState::Pending).then(|| when(e.next_attempt_at))
+            };
+            format.print(
+                &[
+                    "ID",
+                    "TYPE",
+                    "CREATED",
+                    "STATE",
+                    "ATTEMPTS",
+                    "NEXT",
+                    "LAST ERROR",
+                ],
+                events
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            webhook_id(e.event.id),
+                            e.event.kind.to_string(),
+                            when(e.event.created_at),
+                            e.state.as_str().to_owned(),
+                            e.attempts.to_string(),
+                            next(e).unwrap_or_else(|| "-".into()),
+                            e.last_error.clone().unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect(),
+                events
+                    .iter()
+                    .map(|e| {
+                        Ok(serde_json::json!({
+                            "id": webhook_id(e.event.id), "type": e.event.kind.as_str(),
+                            "created_at": when(e.event.created_at), "state": e.state.as_str(),
+                            "attempts": e.attempts, "next_attempt_at": next(e),
+                            "finished_at": e.finished_at.map(when),
+                            "last_error": e.last_error, "data": e.listed_data()?,
+                        }))
+                    })
+                    .collect::<Result<_, Error>>()?,
+            )?;
+        }
+        EventsCommand::Retry { id } => {
+            let event = parse_webhook_id(&id)
+                .ok_or_else(|| anyhow::anyhow!("`{id}` is not an event id (msg_…)"))?;
+            tessera.retry_event(event).await.map_err(|e| match e {
+                Error::NotFound => anyhow::anyhow!("no undelivered event {id}"),
+                other => describe(other),
+            })?;
+            println!("event {} is due now", webhook_id(event));
+        }
+    }
+    Ok(())
 }
 
 async fn run_clients(tessera: &Tessera, command: ClientsCommand) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! Metrics: the recorder, every metric's description, request latencies per route, and the
-//! gauges read at scrape time (process, database connections, login throttle).
+//! gauges read at scrape time (process, database connections, login throttle, the events'
+//! outbox).
 //!
 //! Counters are registered at zero when the server starts, so a scrape is never empty and a
 //! rate over a counter that has not moved yet is 0, not missing.
@@ -28,6 +29,11 @@ const DB_CONNECTIONS: &str = "tessera_db_connections";
 const DB_CONNECTIONS_MAX: &str = "tessera_db_connections_max";
 const THROTTLE_NAMES: &str = "tessera_throttle_tracked_names";
 const THROTTLE_ADDRESSES: &str = "tessera_throttle_tracked_addresses";
+/// Webhook delivery attempts by outcome (the sender counts them).
+pub const WEBHOOK_DELIVERIES: &str = "tessera_webhook_deliveries_total";
+const EVENTS_PENDING: &str = "tessera_events_pending";
+const EVENTS_OLDEST_PENDING: &str = "tessera_events_oldest_pending_age_seconds";
+const EVENTS_FAILED: &str = "tessera_events_failed";
 
 /// Latency buckets, in seconds: a refresh takes about a millisecond, a login (argon2) tens.
 const BUCKETS: &[f64] = &[
@@ -96,6 +102,23 @@ pub fn describe() {
         THROTTLE_ADDRESSES,
         "Client addresses the login throttle holds failure counts for"
     );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts by outcome: delivered, retry (failed, will be retried), failed (given up)"
+    );
+    describe_gauge!(EVENTS_PENDING, "Events in the outbox not delivered yet");
+    describe_gauge!(
+        EVENTS_OLDEST_PENDING,
+        Unit::Seconds,
+        "Age of the oldest event not delivered yet (0 when none)"
+    );
+    describe_gauge!(
+        EVENTS_FAILED,
+        "Events given up on after a day of retries (kept until `tessera events retry`)"
+    );
+    for outcome in ["delivered", "retry", "failed"] {
+        counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(0);
+    }
     for outcome in ["ok", "failed", "throttled"] {
         counter!(LOGINS, "outcome" => outcome).increment(0);
     }
@@ -153,7 +176,8 @@ pub fn private_router(handle: PrometheusHandle, tessera: Arc<Tessera>) -> Router
 }
 
 async fn render(State(scrape): State<Scrape>) -> Response {
-    observe(&scrape.tessera);
+    observe(&scrape.tessera).await;
+    observe_events(&scrape.tessera).await;
     let mut body = scrape.handle.render();
     body.push_str(&process_metrics());
     (
@@ -167,17 +191,35 @@ async fn render(State(scrape): State<Scrape>) -> Response {
         .into_response()
 }
 
-/// Sets the gauges read from the service: its store's connections and the throttle's size.
-fn observe(tessera: &Tessera) {
-    let count = |n: usize| n as f64;
+/// Sets the gauges read from the service: its store's connections and the throttle's size (its
+/// rows in the database; left as they were when the database does not answer).
+async fn observe(tessera: &Tessera) {
+    let count = |n: u64| n as f64;
     if let Some(pool) = tessera.pool_status() {
         gauge!(DB_CONNECTIONS, "state" => "open").set(f64::from(pool.open));
         gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
         gauge!(DB_CONNECTIONS_MAX).set(f64::from(pool.max));
     }
-    let (names, addresses) = tessera.throttle_tracked();
-    gauge!(THROTTLE_NAMES).set(count(names));
-    gauge!(THROTTLE_ADDRESSES).set(count(addresses));
+    if let Ok((names, addresses)) = tessera.throttle_tracked().await {
+        gauge!(THROTTLE_NAMES).set(count(names));
+        gauge!(THROTTLE_ADDRESSES).set(count(addresses));
+    }
+}
+
+/// Sets the outbox's gauges (one query); a database that does not answer leaves them as they
+/// were, and the scrape still answers.
+async fn observe_events(tessera: &Tessera) {
+    match tessera.event_backlog().await {
+        Ok(backlog) => {
+            let age = backlog
+                .oldest_pending
+                .map_or(0.0, |t| tessera.now().since(t).as_secs_f64());
+            gauge!(EVENTS_PENDING).set(backlog.pending as f64);
+            gauge!(EVENTS_OLDEST_PENDING).set(age);
+            gauge!(EVENTS_FAILED).set(backlog.failed as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "reading the outbox for /metrics failed"),
+    }
 }
 
 /// The standard `process_*` metrics, read from `/proc/self` (Linux; elsewhere none), in the

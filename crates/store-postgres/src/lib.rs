@@ -29,9 +29,11 @@ use sqlx::migrate::MigrateError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Row};
+use tessera_core::events::{Delivery, EventRow, EventState, NewEvent, StoredEvent};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord,
-    SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
+    ClientKind, ClientRecord, CountFailure, Counted, Counter, CurrentRotation, EventBacklog,
+    FailureState, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -311,9 +313,72 @@ struct UserSummaryRow {
 
 const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled_at";
 
-/// Revokes every unrevoked session of a user (`$1`) at `$2` with reason `$3`.
+/// Revokes every unrevoked session of a user (`$1`) at `$2` with reason `$3`, returning the
+/// `(id, user_id)` of each for its events.
 const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-     WHERE user_id = $1 AND revoked_at IS NULL";
+     WHERE user_id = $1 AND revoked_at IS NULL RETURNING id, user_id";
+
+/// Writes events into the outbox, in one statement whatever their number, on the caller's
+/// connection (so in its transaction).
+async fn emit(c: &mut sqlx::PgConnection, events: &[NewEvent]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO events (id, type, created_at, data, next_attempt_at, retry_since) \
+         SELECT id, type, at, data, at, at \
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[]) AS e(id, type, at, data)",
+    )
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| ms(e.created_at)).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Writes the events of the sessions a revoking statement ended (its `(id, user_id)` rows, with
+/// the `reason` it wrote) and returns how many it ended.
+async fn emit_revoked(
+    c: &mut sqlx::PgConnection,
+    ended: &[(Uuid, Uuid)],
+    reason: RevokeReason,
+    now: Timestamp,
+) -> Result<u64, sqlx::Error> {
+    emit(c, &NewEvent::sessions_revoked(ended, reason, now)).await?;
+    Ok(ended.len() as u64)
+}
+
+/// The outbox's columns, in [`EventRow`]'s order.
+const EVENT_COLUMNS: &str = "id, type, created_at, data, state, attempts, next_attempt_at, \
+     lease_until, retry_since, finished_at, last_error";
+
+fn stored_events(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let row = EventRow {
+                id: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                created_at: r.try_get(2)?,
+                data: r.try_get(3)?,
+                state: r.try_get(4)?,
+                attempts: i64::from(r.try_get::<i32, _>(5)?),
+                next_attempt_at: r.try_get(6)?,
+                lease_until: r.try_get(7)?,
+                retry_since: r.try_get(8)?,
+                finished_at: r.try_get(9)?,
+                last_error: r.try_get(10)?,
+            };
+            Ok::<_, sqlx::Error>(row)
+        })
+        .map(|row| {
+            row.map_err(classify)?
+                .into_event()
+                .ok_or_else(|| corrupt("unknown event type or state"))
+        })
+        .collect()
+}
 
 /// Takes the user's row lock for the rest of the transaction: account changes of one user run
 /// one at a time, and a login's `FOR SHARE` insert waits for them.
@@ -519,15 +584,15 @@ impl Store for PostgresStore {
             } else if disabled_at.is_none() {
                 Some(0)
             } else {
-                Some(
-                    sqlx::query(REVOKE_USER_SESSIONS)
-                        .bind(user_id)
-                        .bind(ms(now))
-                        .bind(RevokeReason::Admin.as_str())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected(),
-                )
+                emit(&mut tx, &[NewEvent::user_disabled(user_id, now)]).await?;
+                let reason = RevokeReason::Admin;
+                let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(REVOKE_USER_SESSIONS)
+                    .bind(user_id)
+                    .bind(ms(now))
+                    .bind(reason.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                Some(emit_revoked(&mut tx, &ended, reason, now).await?)
             };
             tx.commit().await?;
             Ok::<_, sqlx::Error>(revoked)
@@ -555,12 +620,21 @@ impl Store for PostgresStore {
             .bind(ms(now))
             .execute(&mut *tx)
             .await?;
+            // The events of the sessions that end with the user, while they are there.
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(
+                "SELECT id, user_id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            emit_revoked(&mut tx, &ended, RevokeReason::Admin, now).await?;
             // Sessions and the reset token go with the user (ON DELETE CASCADE).
             let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            emit(&mut tx, &[NewEvent::user_deleted(user_id, now)]).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(deleted == 1)
         })
@@ -598,17 +672,22 @@ impl Store for PostgresStore {
                 .bind(password_hash)
                 .execute(&mut *tx)
                 .await?;
-            let revoked = sqlx::query(
+            emit(
+                &mut tx,
+                &[NewEvent::password_changed(user_id, "change", now)],
+            )
+            .await?;
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(
                 "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
-                 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id, user_id",
             )
             .bind(user_id)
             .bind(keep)
             .bind(ms(now))
             .bind(reason.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_all(&mut *tx)
+            .await?;
+            let revoked = emit_revoked(&mut tx, &ended, reason, now).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Some(revoked))
         })
@@ -619,18 +698,31 @@ impl Store for PostgresStore {
         user_id: Uuid,
         token_hash: &[u8],
         expires_at: Timestamp,
+        event: Option<&NewEvent>,
     ) -> Result<bool, StoreError> {
-        let done = bounded!(self, |c| sqlx::query(
-            "INSERT INTO password_resets (user_id, token_hash, expires_at) \
+        // With an event, one statement: the event is written only with the token, and only
+        // for a user that exists (and then once: `RETURNING` gives one row).
+        let done = bounded!(self, |c| {
+            sqlx::query(
+            "WITH reset AS (INSERT INTO password_resets (user_id, token_hash, expires_at) \
              SELECT id, $2, $3 FROM users WHERE id = $1 \
              ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, \
-             expires_at = excluded.expires_at",
+             expires_at = excluded.expires_at RETURNING user_id), \
+             event AS (INSERT INTO events (id, type, created_at, data, next_attempt_at, retry_since) \
+             SELECT $4, $5, $6, $7, $6, $6 FROM reset WHERE $4::uuid IS NOT NULL) \
+             SELECT count(*) FROM reset",
         )
         .bind(user_id)
         .bind(token_hash)
         .bind(ms(expires_at))
-        .execute(c))?;
-        Ok(done.rows_affected() == 1)
+        .bind(event.map(|e| e.id))
+        .bind(event.map(|e| e.kind.as_str()))
+        .bind(event.map(|e| ms(e.created_at)))
+        .bind(event.map(|e| e.data.as_str()))
+        .fetch_one(c)
+        })?;
+        let written: i64 = done.try_get(0).map_err(classify)?;
+        Ok(written == 1)
     }
 
     async fn use_reset_token(
@@ -660,13 +752,19 @@ impl Store for PostgresStore {
                 .bind(password_hash)
                 .execute(&mut *tx)
                 .await?;
-            let revoked = sqlx::query(REVOKE_USER_SESSIONS)
+            emit(
+                &mut tx,
+                &[NewEvent::password_changed(user_id, "reset", now)],
+            )
+            .await?;
+            let reason = RevokeReason::PasswordChanged;
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(REVOKE_USER_SESSIONS)
                 .bind(user_id)
                 .bind(ms(now))
-                .bind(RevokeReason::PasswordChanged.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .bind(reason.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let revoked = emit_revoked(&mut tx, &ended, reason, now).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Some((user_id, revoked)))
         })
@@ -679,28 +777,38 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         // `FOR SHARE` waits for a transaction that holds the user's row (a disable, delete,
         // password change or reset) and then re-checks the conditions on the row as committed.
+        // The `session.created` event is written by the same statement, only with the session.
+        let event = NewEvent::session_created(s);
         let done = bounded!(self, |c| {
             sqlx::query(
-            "INSERT INTO sessions (id, user_id, generation, token_hash, created_at, rotated_at, \
-             last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, dpop_jkt) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12, $14 FROM users \
-             WHERE id = $2 AND disabled_at IS NULL AND password_hash = $13 FOR SHARE",
-        )
-        .bind(s.id)
-        .bind(s.user_id)
-        .bind(generation(s.generation)?)
-        .bind(&s.token_hash)
-        .bind(ms(s.created_at))
-        .bind(ms(s.rotated_at))
-        .bind(ms(s.last_used_at))
-        .bind(s.revoked_at.map(ms))
-        .bind(s.revoked_reason.map(RevokeReason::as_str))
-        .bind(&s.user_agent)
-        .bind(s.ip.map(|ip| ip.to_string()))
-        .bind(&s.client_id)
-        .bind(password_hash)
-        .bind(&s.dpop_jkt)
-        .execute(c)
+                "WITH s AS (INSERT INTO sessions (id, user_id, generation, token_hash, created_at, \
+             rotated_at, last_used_at, revoked_at, revoked_reason, user_agent, ip, client_id, \
+             dpop_jkt) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12, $18 FROM users \
+             WHERE id = $2 AND disabled_at IS NULL AND password_hash = $13 FOR SHARE \
+             RETURNING id) \
+             INSERT INTO events (id, type, created_at, data, next_attempt_at, retry_since) \
+             SELECT $14, $15, $16, $17, $16, $16 FROM s",
+            )
+            .bind(s.id)
+            .bind(s.user_id)
+            .bind(generation(s.generation)?)
+            .bind(&s.token_hash)
+            .bind(ms(s.created_at))
+            .bind(ms(s.rotated_at))
+            .bind(ms(s.last_used_at))
+            .bind(s.revoked_at.map(ms))
+            .bind(s.revoked_reason.map(RevokeReason::as_str))
+            .bind(&s.user_agent)
+            .bind(s.ip.map(|ip| ip.to_string()))
+            .bind(&s.client_id)
+            .bind(password_hash)
+            .bind(event.id)
+            .bind(event.kind.as_str())
+            .bind(ms(event.created_at))
+            .bind(&event.data)
+            .bind(&s.dpop_jkt)
+            .execute(c)
         })?;
         Ok(done.rows_affected() == 1)
     }
@@ -799,15 +907,23 @@ impl Store for PostgresStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<bool, StoreError> {
-        let done = bounded!(self, |c| sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-             WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(ms(now))
-        .bind(reason.as_str())
-        .execute(c))?;
-        Ok(done.rows_affected() == 1)
+        let revoked = bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+                 WHERE id = $1 AND revoked_at IS NULL RETURNING id, user_id",
+            )
+            .bind(id)
+            .bind(ms(now))
+            .bind(reason.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let revoked = emit_revoked(&mut tx, &ended, reason, now).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(revoked)
+        })?;
+        Ok(revoked == 1)
     }
 
     async fn revoke_user_sessions(
@@ -816,12 +932,19 @@ impl Store for PostgresStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<u64, StoreError> {
-        let done = bounded!(self, |c| sqlx::query(REVOKE_USER_SESSIONS)
-            .bind(user_id)
-            .bind(ms(now))
-            .bind(reason.as_str())
-            .execute(c))?;
-        Ok(done.rows_affected())
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(REVOKE_USER_SESSIONS)
+                .bind(user_id)
+                .bind(ms(now))
+                .bind(reason.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let revoked = emit_revoked(&mut tx, &ended, reason, now).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(revoked)
+        })
     }
 
     async fn unrevoked_sessions(
@@ -909,6 +1032,105 @@ impl Store for PostgresStore {
             .collect())
     }
 
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError> {
+        let (scope, key) = (count.counter.scope.as_str(), &count.counter.key);
+        let free = i32::try_from(count.free).unwrap_or(i32::MAX);
+        let doublings = i32::try_from(count.doublings).unwrap_or(i32::MAX);
+        // `CountFailure`'s statement (its SQL form is written beside the rule, in the core
+        // crate). One statement: concurrent attempts queue on the row's lock, and each sees
+        // the count the previous one committed.
+        let counted: Option<(i32,)> = bounded!(self, |c| sqlx::query_as(
+            "INSERT INTO login_failures (scope, key, opened_at, last_at, failures) \
+             VALUES ($1, $2, $3, $3, 1) \
+             ON CONFLICT (scope, key) DO UPDATE SET \
+             opened_at = CASE WHEN login_failures.opened_at <= $4 THEN $3 \
+                         ELSE login_failures.opened_at END, \
+             failures = CASE WHEN login_failures.opened_at <= $4 THEN 1 \
+                        ELSE login_failures.failures + 1 END, \
+             last_at = $3 \
+             WHERE NOT (login_failures.failures > $5 AND login_failures.last_at > $3 - \
+               CASE WHEN login_failures.failures <= $5 THEN 0 \
+                    WHEN login_failures.failures - $5 - 1 >= $6 THEN $7 \
+                    ELSE $8 << (login_failures.failures - $5 - 1) END) \
+             RETURNING failures",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(ms(count.now))
+        .bind(ms(count.closed_before))
+        .bind(free)
+        .bind(doublings)
+        .bind(count.max_hold_ms)
+        .bind(count.first_hold_ms)
+        .fetch_optional(c))?;
+        if counted.is_some() {
+            return Ok(Counted::Yes);
+        }
+        // Held: read for how long. Another attempt may have cleared it since (then `None`).
+        let row: Option<(i64, i64, i32)> = bounded!(self, |c| {
+            sqlx::query_as(
+            "SELECT opened_at, last_at, failures FROM login_failures WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(c)
+        })?;
+        Ok(Counted::Held(
+            row.map(|(opened_at, last_at, failures)| {
+                Ok::<_, StoreError>(FailureState {
+                    opened_at: Timestamp::from_millis(opened_at),
+                    last_at: Timestamp::from_millis(last_at),
+                    failures: u32::try_from(failures).map_err(|_| corrupt("failure count"))?,
+                })
+            })
+            .transpose()?,
+        ))
+    }
+
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let scopes: Vec<&str> = forget.iter().map(|c| c.scope.as_str()).collect();
+        let keys: Vec<&str> = forget.iter().map(|c| c.key.as_str()).collect();
+        // One statement: the counters forgotten (a name, a device) are never the one taken
+        // back from (an address), so no row is written twice.
+        bounded!(self, |c| sqlx::query(
+            "WITH forgotten AS (DELETE FROM login_failures \
+                 WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))) \
+             UPDATE login_failures SET failures = failures - 1 \
+             WHERE scope = $3 AND key = $4 AND opened_at <= $5 AND failures > 0",
+        )
+        .bind(&scopes)
+        .bind(&keys)
+        .bind(take_back.map(|t| t.scope.as_str()))
+        .bind(take_back.map(|t| t.key.as_str()))
+        .bind(ms(counted_at))
+        .execute(c))?;
+        Ok(())
+    }
+
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError> {
+        let done = bounded!(long self, |c| sqlx::query(
+            "DELETE FROM login_failures WHERE last_at < $1"
+        )
+        .bind(ms(quiet_before))
+        .execute(&mut *c))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError> {
+        let (names, addresses): (i64, i64) = bounded!(self, |c| sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE scope = 'name'), \
+             count(*) FILTER (WHERE scope = 'address') FROM login_failures",
+        )
+        .fetch_one(c))?;
+        let n = |v: i64| u64::try_from(v).map_err(|_| corrupt("negative count"));
+        Ok((n(names)?, n(addresses)?))
+    }
+
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         bounded!(self, |c| sqlx::query(
             "INSERT INTO clients (id, name, kind, secret_hash, created_at, removed_at) \
@@ -947,23 +1169,36 @@ impl Store for PostgresStore {
     }
 
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {
-        // One statement, so the mark and the revocations commit together or not at all.
-        let row = bounded!(self, |c| {
-            sqlx::query(
-            "WITH removed AS (UPDATE clients SET removed_at = $2 \
-                 WHERE id = $1 AND removed_at IS NULL RETURNING id), \
-             ended AS (UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-                 WHERE client_id IN (SELECT id FROM removed) AND revoked_at IS NULL RETURNING 1) \
-             SELECT (SELECT count(*) FROM removed) AS removed, (SELECT count(*) FROM ended) AS ended",
-        )
-        .bind(id)
-        .bind(ms(now))
-        .bind(RevokeReason::ClientRemoved.as_str())
-        .fetch_one(c)
-        })?;
-        let removed: i64 = row.try_get("removed").map_err(other)?;
-        let ended: i64 = row.try_get("ended").map_err(other)?;
-        Ok((removed == 1).then(|| u64::try_from(ended).unwrap_or(0)))
+        // One transaction: the mark, the revocations and their events commit together or not
+        // at all.
+        bounded!(self, |c| async move {
+            use sqlx::Connection as _;
+            let mut tx = c.begin().await?;
+            let removed = sqlx::query(
+                "UPDATE clients SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL",
+            )
+            .bind(id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if removed == 0 {
+                return Ok(None);
+            }
+            let reason = RevokeReason::ClientRemoved;
+            let ended: Vec<(Uuid, Uuid)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+                 WHERE client_id = $1 AND revoked_at IS NULL RETURNING id, user_id",
+            )
+            .bind(id)
+            .bind(ms(now))
+            .bind(reason.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let ended = emit_revoked(&mut tx, &ended, reason, now).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(ended))
+        })
     }
 
     async fn insert_dpop_jti(
@@ -1064,5 +1299,125 @@ impl Store for PostgresStore {
         .bind(secret.sealed)
         .execute(c))?;
         Ok(())
+    }
+
+    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        bounded!(self, |c| emit(c, std::slice::from_ref(event)))
+    }
+
+    async fn claim_events(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        // `SKIP LOCKED`: instances claiming at once take different rows instead of queueing;
+        // the locked rows are re-checked as committed, so a row another instance has just
+        // claimed (its lease now in the future) is not taken again.
+        let rows = bounded!(self, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE events SET lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM events WHERE state = 'pending' \
+               AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING {EVENT_COLUMNS}"
+        )))
+        .bind(ms(now))
+        .bind(ms(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(c))?;
+        // `RETURNING` keeps no order.
+        let mut claimed = stored_events(rows)?;
+        claimed.sort_by_key(|e| (e.next_attempt_at, e.event.created_at, e.event.id));
+        Ok(claimed)
+    }
+
+    async fn finish_event(
+        &self,
+        id: Uuid,
+        lease_until: Timestamp,
+        now: Timestamp,
+        outcome: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let to = outcome.columns(now);
+        let done = bounded!(self, |c| sqlx::query(
+            "UPDATE events SET state = $3, \
+             next_attempt_at = coalesce($4, next_attempt_at), finished_at = $5, \
+             last_error = coalesce($6, last_error), lease_until = NULL \
+             WHERE id = $1 AND lease_until = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(ms(lease_until))
+        .bind(to.state.as_str())
+        .bind(to.next_attempt_at.map(ms))
+        .bind(to.finished_at.map(ms))
+        .bind(to.last_error)
+        .execute(c))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn events(
+        &self,
+        state: Option<EventState>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = bounded!(long self, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE ($1::text IS NULL OR state = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        )))
+        .bind(state.map(EventState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c))?;
+        stored_events(rows)
+    }
+
+    async fn retry_event(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        let done = bounded!(self, |c| sqlx::query(
+            "UPDATE events SET state = 'pending', next_attempt_at = $2, retry_since = $2, \
+             attempts = 0, lease_until = NULL, finished_at = NULL \
+             WHERE id = $1 AND state <> 'delivered'",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .execute(c))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
+        let row = bounded!(self, |c| sqlx::query(
+            "SELECT (SELECT count(*) FROM events WHERE state = 'pending'), \
+             (SELECT min(created_at) FROM events WHERE state = 'pending'), \
+             (SELECT count(*) FROM events WHERE state = 'failed')",
+        )
+        .fetch_one(c))?;
+        let count = |i: usize| -> Result<u64, StoreError> {
+            let n: i64 = row.try_get(i).map_err(classify)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let oldest: Option<i64> = row.try_get(1).map_err(classify)?;
+        Ok(EventBacklog {
+            pending: count(0)?,
+            oldest_pending: oldest.map(Timestamp::from_millis),
+            failed: count(2)?,
+        })
+    }
+
+    async fn delete_events(
+        &self,
+        delivered_before: Timestamp,
+        unsent_before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        // The cleanup job's scan, like `delete_sessions`: long limits.
+        bounded!(long self, |c| async move {
+            let done = sqlx::query(
+                "DELETE FROM events \
+                 WHERE (created_at < $1 AND state = 'delivered' AND finished_at < $1) \
+                 OR (created_at < $2 AND state = 'pending' AND attempts = 0 AND retry_since < $2)",
+            )
+            .bind(ms(delivered_before))
+            .bind(ms(unsent_before))
+            .execute(&mut *c)
+            .await?;
+            Ok::<_, sqlx::Error>(done.rows_affected())
+        })
     }
 }

@@ -60,9 +60,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tessera_core::events::{Delivery, EventRow, EventState, NewEvent, StoredEvent};
 use tessera_core::{
-    ClientKind, ClientRecord, CurrentRotation, LiveBounds, RevokeReason, SealedBlob, SessionRecord,
-    SigningAlg, Store, StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
+    ClientKind, ClientRecord, CountFailure, Counted, Counter, CurrentRotation, EventBacklog,
+    FailureState, LiveBounds, RevokeReason, SealedBlob, SessionRecord, SigningAlg, Store,
+    StoreError, StoredKey, Timestamp, User, UserSummary, revocation_page_start,
 };
 use uuid::Uuid;
 
@@ -293,14 +295,107 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millis()
 }
 
+/// A throttle counter's row: `(opened_at, last_at, failures)`.
+fn failure_state(
+    (opened_at, last_at, failures): (i64, i64, i64),
+) -> Result<FailureState, StoreError> {
+    Ok(FailureState {
+        opened_at: Timestamp::from_millis(opened_at),
+        last_at: Timestamp::from_millis(last_at),
+        failures: u32::try_from(failures).map_err(|_| corrupt("failure count"))?,
+    })
+}
+
 fn generation(g: u64) -> Result<i64, StoreError> {
     i64::try_from(g).map_err(|_| corrupt("generation overflow"))
+}
+
+/// Writes events into the outbox, inside the caller's write (so in its transaction).
+fn emit(c: &Connection, events: &[NewEvent]) -> rusqlite::Result<()> {
+    let mut insert = c.prepare_cached(INSERT_EVENT)?;
+    for e in events {
+        insert.execute(params![
+            e.id.as_bytes(),
+            e.kind.as_str(),
+            ms(e.created_at),
+            e.data
+        ])?;
+    }
+    Ok(())
+}
+
+/// Runs a revoking statement that returns `(id, user_id)` of each session it ended, and writes
+/// their events (with `reason`, the one the statement wrote). Returns how many it ended.
+fn revoke_and_emit(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    reason: RevokeReason,
+    now: Timestamp,
+) -> rusqlite::Result<u64> {
+    let ended = c
+        .prepare_cached(sql)?
+        .query_map(params, |r| {
+            Ok((
+                Uuid::from_bytes(r.get::<_, [u8; 16]>(0)?),
+                Uuid::from_bytes(r.get::<_, [u8; 16]>(1)?),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    emit(c, &NewEvent::sessions_revoked(&ended, reason, now))?;
+    Ok(ended.len() as u64)
+}
+
+fn read_event(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: Uuid::from_bytes(r.get::<_, [u8; 16]>(0)?),
+        kind: r.get(1)?,
+        created_at: r.get(2)?,
+        data: r.get(3)?,
+        state: r.get(4)?,
+        attempts: r.get(5)?,
+        next_attempt_at: r.get(6)?,
+        lease_until: r.get(7)?,
+        retry_since: r.get(8)?,
+        finished_at: r.get(9)?,
+        last_error: r.get(10)?,
+    })
+}
+
+fn stored_events(rows: Vec<EventRow>) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            r.into_event()
+                .ok_or_else(|| corrupt("unknown event type or state"))
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
 // SQL. One constant per statement, so a change to the `Store` trait finds each in one place.
 
 const PING: &str = "SELECT 1";
+/// `CountFailure`'s statement (its SQL form is written beside the rule, in the core crate).
+const COUNT_FAILURE: &str = "INSERT INTO login_failures (scope, key, opened_at, last_at, failures) \
+     VALUES (?1, ?2, ?3, ?3, 1) \
+     ON CONFLICT (scope, key) DO UPDATE SET \
+     opened_at = CASE WHEN login_failures.opened_at <= ?4 THEN ?3 ELSE login_failures.opened_at END, \
+     failures = CASE WHEN login_failures.opened_at <= ?4 THEN 1 \
+                ELSE login_failures.failures + 1 END, \
+     last_at = ?3 \
+     WHERE NOT (login_failures.failures > ?5 AND login_failures.last_at > ?3 - \
+       CASE WHEN login_failures.failures <= ?5 THEN 0 \
+            WHEN login_failures.failures - ?5 - 1 >= ?6 THEN ?7 \
+            ELSE ?8 << (login_failures.failures - ?5 - 1) END) \
+     RETURNING failures";
+const FAILURES: &str =
+    "SELECT opened_at, last_at, failures FROM login_failures WHERE scope = ? AND key = ?";
+const FORGET_FAILURES: &str = "DELETE FROM login_failures WHERE scope = ? AND key = ?";
+const TAKE_BACK_FAILURE: &str = "UPDATE login_failures SET failures = failures - 1 \
+     WHERE scope = ? AND key = ? AND opened_at <= ? AND failures > 0";
+const DELETE_QUIET_FAILURES: &str = "DELETE FROM login_failures WHERE last_at < ?";
+const FAILURE_COUNTERS: &str = "SELECT count(*) FILTER (WHERE scope = 'name'), \
+     count(*) FILTER (WHERE scope = 'address') FROM login_failures";
 const INSERT_USER: &str = "INSERT INTO users (id, username, username_key, password_hash, created_at, \
      disabled_at) VALUES (?, ?, ?, ?, ?, ?)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at, disabled_at \
@@ -324,7 +419,7 @@ const LIVE_SESSION_OF: &str =
     "SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = ? WHERE id = ?";
 const REVOKE_OTHER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-     WHERE user_id = ? AND id <> ? AND revoked_at IS NULL";
+     WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id, user_id";
 const REPLACE_RESET_TOKEN: &str = "INSERT INTO password_resets (user_id, token_hash, expires_at) \
      SELECT id, ?2, ?3 FROM users WHERE id = ?1 \
      ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, \
@@ -375,9 +470,12 @@ const INSERT_DPOP_JTI: &str = "INSERT INTO dpop_jtis (id, expires_at) VALUES (?1
      WHERE dpop_jtis.expires_at <= ?3";
 const DELETE_EXPIRED_DPOP_JTIS: &str = "DELETE FROM dpop_jtis WHERE expires_at <= ?";
 const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-     WHERE id = ? AND revoked_at IS NULL";
+     WHERE id = ? AND revoked_at IS NULL RETURNING id, user_id";
 const REVOKE_USER_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-     WHERE user_id = ? AND revoked_at IS NULL";
+     WHERE user_id = ? AND revoked_at IS NULL RETURNING id, user_id";
+/// What deleting a user ends: its sessions still live (`RETURNING`'s shape, for the events).
+const LIVE_SESSIONS_OF: &str =
+    "SELECT id, user_id FROM sessions WHERE user_id = ? AND revoked_at IS NULL";
 const DELETE_SESSIONS: &str =
     "DELETE FROM sessions WHERE revoked_at < ? OR last_used_at < ? OR created_at < ?";
 /// Two ranges, each of an index on `(revoked_at, id)` (`IS NOT NULL` names the sessions index's
@@ -397,12 +495,51 @@ const CLIENTS: &str = "SELECT id, name, kind, secret_hash, created_at, removed_a
      WHERE removed_at IS NULL ORDER BY created_at, rowid";
 const REMOVE_CLIENT: &str = "UPDATE clients SET removed_at = ? WHERE id = ? AND removed_at IS NULL";
 const REVOKE_CLIENT_SESSIONS: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-     WHERE client_id = ? AND revoked_at IS NULL";
+     WHERE client_id = ? AND revoked_at IS NULL RETURNING id, user_id";
 const KEYS: &str =
     "SELECT kid, alg, private_key, sealed, created_at, activate_at FROM signing_keys";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, sealed, created_at, \
      activate_at) VALUES (?, ?, ?, ?, ?, ?)";
 const SECRET: &str = "SELECT material, sealed FROM secrets WHERE name = ?";
+/// The columns [`read_event`] expects, in its order, after `$head`.
+macro_rules! event_columns {
+    ($head:literal $(, $tail:literal)?) => {
+        concat!(
+            $head,
+            " id, type, created_at, data, state, attempts, next_attempt_at, lease_until, \
+             retry_since, finished_at, last_error"
+            $(, $tail)?
+        )
+    };
+}
+const INSERT_EVENT: &str = "INSERT INTO events (id, type, created_at, data, next_attempt_at, \
+     retry_since) VALUES (?1, ?2, ?3, ?4, ?3, ?3)";
+/// The due pending events whose lease has lapsed, oldest due first, claimed. One writer at a
+/// time (and SQLite's lock across processes) makes the claim exclusive.
+const CLAIM_EVENTS: &str = event_columns!(
+    "UPDATE events SET lease_until = ?2, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ?1 \
+       AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at LIMIT ?3) \
+     RETURNING"
+);
+const FINISH_EVENT: &str = "UPDATE events SET state = ?3, \
+     next_attempt_at = coalesce(?4, next_attempt_at), finished_at = ?5, \
+     last_error = coalesce(?6, last_error), lease_until = NULL \
+     WHERE id = ?1 AND lease_until = ?2 AND state = 'pending'";
+const EVENTS: &str = event_columns!(
+    "SELECT",
+    " FROM events WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
+const RETRY_EVENT: &str = "UPDATE events SET state = 'pending', next_attempt_at = ?2, \
+     retry_since = ?2, attempts = 0, lease_until = NULL, finished_at = NULL \
+     WHERE id = ?1 AND state <> 'delivered'";
+const EVENT_BACKLOG: &str = "SELECT \
+     (SELECT count(*) FROM events WHERE state = 'pending'), \
+     (SELECT min(created_at) FROM events WHERE state = 'pending'), \
+     (SELECT count(*) FROM events WHERE state = 'failed')";
+const DELETE_EVENTS: &str = "DELETE FROM events \
+     WHERE (created_at < ?1 AND state = 'delivered' AND finished_at < ?1) \
+     OR (created_at < ?2 AND state = 'pending' AND attempts = 0 AND retry_since < ?2)";
 const INSERT_SECRET_IF_ABSENT: &str = "INSERT INTO secrets (name, material, sealed) VALUES (?, ?, ?) \
      ON CONFLICT (name) DO NOTHING";
 
@@ -679,12 +816,16 @@ impl Store for SqliteStore {
                 if disabled_at.is_none() {
                     return Ok(Some(0));
                 }
-                let revoked = c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
-                    ms(now),
-                    RevokeReason::Admin.as_str(),
-                    user_id.as_bytes()
-                ])?;
-                Ok(Some(revoked as u64))
+                emit(c, &[NewEvent::user_disabled(user_id, now)])?;
+                let reason = RevokeReason::Admin;
+                let revoked = revoke_and_emit(
+                    c,
+                    REVOKE_USER_SESSIONS,
+                    params![ms(now), reason.as_str(), user_id.as_bytes()],
+                    reason,
+                    now,
+                )?;
+                Ok(Some(revoked))
             })
             .await
     }
@@ -694,10 +835,21 @@ impl Store for SqliteStore {
             .write(move |c| {
                 c.prepare_cached(KEEP_DELETED_REVOCATIONS)?
                     .execute(params![user_id.as_bytes(), ms(now)])?;
+                // The events of the sessions that end with the user, while they are there.
+                revoke_and_emit(
+                    c,
+                    LIVE_SESSIONS_OF,
+                    [user_id.as_bytes()],
+                    RevokeReason::Admin,
+                    now,
+                )?;
                 // Sessions and the reset token go with the user (ON DELETE CASCADE).
                 let deleted = c
                     .prepare_cached(DELETE_USER)?
                     .execute([user_id.as_bytes()])?;
+                if deleted == 1 {
+                    emit(c, &[NewEvent::user_deleted(user_id, now)])?;
+                }
                 Ok(deleted == 1)
             })
             .await
@@ -723,13 +875,20 @@ impl Store for SqliteStore {
                 }
                 c.prepare_cached(SET_PASSWORD)?
                     .execute(params![hash, user_id.as_bytes()])?;
-                let revoked = c.prepare_cached(REVOKE_OTHER_SESSIONS)?.execute(params![
-                    ms(now),
-                    reason.as_str(),
-                    user_id.as_bytes(),
-                    keep.as_bytes()
-                ])?;
-                Ok(Some(revoked as u64))
+                emit(c, &[NewEvent::password_changed(user_id, "change", now)])?;
+                let revoked = revoke_and_emit(
+                    c,
+                    REVOKE_OTHER_SESSIONS,
+                    params![
+                        ms(now),
+                        reason.as_str(),
+                        user_id.as_bytes(),
+                        keep.as_bytes()
+                    ],
+                    reason,
+                    now,
+                )?;
+                Ok(Some(revoked))
             })
             .await
     }
@@ -739,19 +898,22 @@ impl Store for SqliteStore {
         user_id: Uuid,
         token_hash: &[u8],
         expires_at: Timestamp,
+        event: Option<&NewEvent>,
     ) -> Result<bool, StoreError> {
-        let hash = token_hash.to_vec();
-        let written = self
-            .writer
+        let (hash, event) = (token_hash.to_vec(), event.cloned());
+        self.writer
             .write(move |c| {
-                c.prepare_cached(REPLACE_RESET_TOKEN)?.execute(params![
+                let written = c.prepare_cached(REPLACE_RESET_TOKEN)?.execute(params![
                     user_id.as_bytes(),
                     hash,
                     ms(expires_at)
-                ])
+                ])? == 1;
+                if written && let Some(event) = event {
+                    emit(c, &[event])?;
+                }
+                Ok(written)
             })
-            .await?;
-        Ok(written == 1)
+            .await
     }
 
     async fn use_reset_token(
@@ -776,17 +938,26 @@ impl Store for SqliteStore {
                 };
                 c.prepare_cached(SET_PASSWORD)?
                     .execute(params![password_hash, user_id])?;
-                let revoked = c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
-                    ms(now),
-                    RevokeReason::PasswordChanged.as_str(),
-                    user_id
-                ])?;
-                Ok(Some((user_id, revoked as u64)))
+                let user = Uuid::from_slice(&user_id).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Blob,
+                        e.into(),
+                    )
+                })?;
+                emit(c, &[NewEvent::password_changed(user, "reset", now)])?;
+                let reason = RevokeReason::PasswordChanged;
+                let revoked = revoke_and_emit(
+                    c,
+                    REVOKE_USER_SESSIONS,
+                    params![ms(now), reason.as_str(), user_id],
+                    reason,
+                    now,
+                )?;
+                Ok(Some((user, revoked)))
             })
             .await?;
-        found
-            .map(|(id, revoked)| Ok((uuid(&id)?, revoked)))
-            .transpose()
+        Ok(found)
     }
 
     async fn open_session(
@@ -797,10 +968,10 @@ impl Store for SqliteStore {
         let s = s.clone();
         let g = generation(s.generation)?;
         let hash = password_hash.to_owned();
-        let inserted = self
-            .writer
+        let event = NewEvent::session_created(&s);
+        self.writer
             .write(move |c| {
-                c.prepare_cached(OPEN_SESSION)?.execute(params![
+                let inserted = c.prepare_cached(OPEN_SESSION)?.execute(params![
                     s.id.as_bytes(),
                     s.user_id.as_bytes(),
                     g,
@@ -815,10 +986,13 @@ impl Store for SqliteStore {
                     s.client_id,
                     hash,
                     s.dpop_jkt,
-                ])
+                ])? == 1;
+                if inserted {
+                    emit(c, &[event])?;
+                }
+                Ok(inserted)
             })
-            .await?;
-        Ok(inserted == 1)
+            .await
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
@@ -920,12 +1094,16 @@ impl Store for SqliteStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<bool, StoreError> {
-        let reason = reason.as_str();
         let changed = self
             .writer
             .write(move |c| {
-                c.prepare_cached(REVOKE_SESSION)?
-                    .execute(params![ms(now), reason, id.as_bytes()])
+                revoke_and_emit(
+                    c,
+                    REVOKE_SESSION,
+                    params![ms(now), reason.as_str(), id.as_bytes()],
+                    reason,
+                    now,
+                )
             })
             .await?;
         Ok(changed == 1)
@@ -937,18 +1115,17 @@ impl Store for SqliteStore {
         now: Timestamp,
         reason: RevokeReason,
     ) -> Result<u64, StoreError> {
-        let reason = reason.as_str();
-        let changed = self
-            .writer
+        self.writer
             .write(move |c| {
-                c.prepare_cached(REVOKE_USER_SESSIONS)?.execute(params![
-                    ms(now),
+                revoke_and_emit(
+                    c,
+                    REVOKE_USER_SESSIONS,
+                    params![ms(now), reason.as_str(), user_id.as_bytes()],
                     reason,
-                    user_id.as_bytes()
-                ])
+                    now,
+                )
             })
-            .await?;
-        Ok(changed as u64)
+            .await
     }
 
     async fn unrevoked_sessions(
@@ -1013,6 +1190,99 @@ impl Store for SqliteStore {
         Ok(deleted as u64)
     }
 
+    async fn count_failure(&self, count: &CountFailure<'_>) -> Result<Counted, StoreError> {
+        let (scope, key) = (count.counter.scope.as_str(), count.counter.key.clone());
+        let (now, closed_before) = (ms(count.now), ms(count.closed_before));
+        let (free, doublings) = (count.free, count.doublings);
+        let (first, max) = (count.first_hold_ms, count.max_hold_ms);
+        let (counted, state) = self
+            .writer
+            .write(move |c| {
+                // Stepped to its end (not `query_row`), so the statement is reset before the
+                // next one runs.
+                let counted = !c
+                    .prepare_cached(COUNT_FAILURE)?
+                    .query_map(
+                        params![scope, key, now, closed_before, free, doublings, max, first],
+                        |_| Ok(()),
+                    )?
+                    .collect::<rusqlite::Result<Vec<()>>>()?
+                    .is_empty();
+                if counted {
+                    return Ok((true, None));
+                }
+                // In the same write, so nothing changed in between.
+                let state = c
+                    .prepare_cached(FAILURES)?
+                    .query_row(params![scope, key], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                Ok((false, state))
+            })
+            .await?;
+        if counted {
+            return Ok(Counted::Yes);
+        }
+        Ok(Counted::Held(state.map(failure_state).transpose()?))
+    }
+
+    async fn clear_failures(
+        &self,
+        forget: &[Counter],
+        take_back: Option<&Counter>,
+        counted_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let forget: Vec<(&'static str, String)> = forget
+            .iter()
+            .map(|c| (c.scope.as_str(), c.key.clone()))
+            .collect();
+        let take_back = take_back.map(|c| (c.scope.as_str(), c.key.clone()));
+        self.writer
+            .write(move |c| {
+                for (scope, key) in &forget {
+                    c.prepare_cached(FORGET_FAILURES)?
+                        .execute(params![scope, key])?;
+                }
+                if let Some((scope, key)) = &take_back {
+                    c.prepare_cached(TAKE_BACK_FAILURE)?.execute(params![
+                        scope,
+                        key,
+                        ms(counted_at)
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError> {
+        let deleted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(DELETE_QUIET_FAILURES)?
+                    .execute([ms(quiet_before)])
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
+
+    async fn failure_counters(&self) -> Result<(u64, u64), StoreError> {
+        let (names, addresses) = self
+            .readers
+            .read(|c| {
+                c.prepare_cached(FAILURE_COUNTERS)?
+                    .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            })
+            .await?;
+        let n = |v: i64| u64::try_from(v).map_err(|_| corrupt("negative count"));
+        Ok((n(names)?, n(addresses)?))
+    }
+
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let c = client.clone();
         self.writer
@@ -1041,7 +1311,7 @@ impl Store for SqliteStore {
 
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError> {
         let id = id.to_owned();
-        let reason = RevokeReason::ClientRemoved.as_str();
+        let reason = RevokeReason::ClientRemoved;
         // Both statements in one write: they commit together or not at all.
         self.writer
             .write(move |c| {
@@ -1051,12 +1321,14 @@ impl Store for SqliteStore {
                 {
                     return Ok(None);
                 }
-                let ended = c.prepare_cached(REVOKE_CLIENT_SESSIONS)?.execute(params![
-                    ms(now),
+                let ended = revoke_and_emit(
+                    c,
+                    REVOKE_CLIENT_SESSIONS,
+                    params![ms(now), reason.as_str(), id],
                     reason,
-                    id
-                ])?;
-                Ok(Some(ended as u64))
+                    now,
+                )?;
+                Ok(Some(ended))
             })
             .await
     }
@@ -1159,6 +1431,117 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.writer.write(move |c| emit(c, &[event])).await
+    }
+
+    async fn claim_events(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(CLAIM_EVENTS)?
+                    .query_map(params![ms(now), ms(lease_until), limit], read_event)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        stored_events(rows)
+    }
+
+    async fn finish_event(
+        &self,
+        id: Uuid,
+        lease_until: Timestamp,
+        now: Timestamp,
+        outcome: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let to = outcome.columns(now);
+        let (state, next, finished) = (to.state.as_str(), to.next_attempt_at, to.finished_at);
+        let error = to.last_error.map(str::to_owned);
+        let changed = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(FINISH_EVENT)?.execute(params![
+                    id.as_bytes(),
+                    ms(lease_until),
+                    state,
+                    next.map(ms),
+                    finished.map(ms),
+                    error
+                ])
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn events(
+        &self,
+        state: Option<EventState>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let state = state.map(EventState::as_str);
+        let rows = self
+            .readers
+            .read(move |c| {
+                c.prepare_cached(EVENTS)?
+                    .query_map(params![state, limit], read_event)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        stored_events(rows)
+    }
+
+    async fn retry_event(&self, id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        let changed = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(RETRY_EVENT)?
+                    .execute(params![id.as_bytes(), ms(now)])
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
+        let (pending, oldest, failed) = self
+            .readers
+            .read(|c| {
+                c.prepare_cached(EVENT_BACKLOG)?.query_row([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+            })
+            .await?;
+        Ok(EventBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_pending: oldest.map(Timestamp::from_millis),
+            failed: u64::try_from(failed).unwrap_or(0),
+        })
+    }
+
+    async fn delete_events(
+        &self,
+        delivered_before: Timestamp,
+        unsent_before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let deleted = self
+            .writer
+            .write(move |c| {
+                c.prepare_cached(DELETE_EVENTS)?
+                    .execute(params![ms(delivered_before), ms(unsent_before)])
+            })
+            .await?;
+        Ok(deleted as u64)
     }
 }
 

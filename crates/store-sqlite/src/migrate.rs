@@ -14,6 +14,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_hardening.sql"),
     include_str!("../migrations/0004_clients.sql"),
     include_str!("../migrations/0005_accounts.sql"),
+    include_str!("../migrations/0006_throttle.sql"),
+    include_str!("../migrations/0007_events.sql"),
     include_str!("../migrations/0008_dpop.sql"),
 ];
 

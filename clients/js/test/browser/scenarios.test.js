@@ -256,11 +256,18 @@ describe("browser client against the tessera server", () => {
       const username = await registerUser(server);
       await signIn(page, username);
 
-      const [cookie] = await context.cookies();
-      assert.match(cookie.name, /tessera_refresh$/);
+      const cookies = await context.cookies();
+      const cookie = cookies.find((c) => /tessera_refresh$/.test(c.name));
+      assert.ok(cookie, "the refresh cookie");
       assert.equal(cookie.httpOnly, true);
       assert.equal(cookie.sameSite, "Strict");
       assert.equal(cookie.path, "/auth");
+      // The device cookie (spares this browser the username's login throttle) is as private.
+      const device = cookies.find((c) => /tessera_device$/.test(c.name));
+      assert.ok(device, "the device cookie");
+      assert.equal(device.httpOnly, true);
+      assert.equal(device.sameSite, "Strict");
+      assert.equal(device.path, "/auth");
       const visible = await page.evaluate(() => ({
         cookie: document.cookie,
         local: JSON.stringify({ ...localStorage }),
@@ -268,6 +275,7 @@ describe("browser client against the tessera server", () => {
       }));
       assert.equal(visible.cookie.includes("tessera_refresh"), false, "document.cookie shows no refresh cookie");
       assert.equal(visible.cookie.includes(cookie.value), false);
+      assert.equal(visible.cookie.includes(device.value), false, "document.cookie shows no device cookie");
       // Only the demo page's hint that this browser may hold a session (so that a first visit
       // skips the refresh and its 401): no token.
       assert.equal(visible.local, '{"tessera-demo:maybe-signed-in":"1"}', "no token in localStorage");
@@ -306,7 +314,7 @@ describe("browser client against the tessera server", () => {
       assert.equal(lost?.status, 200, "the lost refresh did rotate on the server");
       assert.equal(await page.isVisible("[data-testid=signed-in]"), true, "the retry restored the session");
       const successor = /tessera_refresh=([^;]+)/.exec(lost.setCookie)?.[1];
-      const [cookie] = await context.cookies();
+      const cookie = (await context.cookies()).find((c) => /tessera_refresh$/.test(c.name));
       assert.equal(cookie.value, successor, "the retry got the same successor the lost answer carried");
 
       await watch(page);

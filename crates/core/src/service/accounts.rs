@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{ClientInfo, Tessera};
 use crate::domain::{Password, RevokeReason};
 use crate::error::Error;
+use crate::events::NewEvent;
 use crate::reset_token::ResetToken;
 use crate::rules::LiveBounds;
 use crate::store::{User, UserSummary};
@@ -55,9 +56,8 @@ impl Tessera {
         };
         let key = user.username_key();
         let started = self.now();
-        if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
-            return Err(Error::RateLimited { retry_after });
-        }
+        let counters = self.settings.throttle.login_counters(&key, None, client.ip);
+        self.begin_attempt(&counters, started).await?;
         let matches = self
             .hasher
             .verify(current.into_bytes(), Some(user.password_hash.clone()))
@@ -66,7 +66,7 @@ impl Tessera {
             tracing::info!(%user_id, session_id = %session_id, "password change: wrong current password");
             return Err(Error::InvalidCredentials);
         }
-        self.lock_throttle().succeeded(&key, client.ip, started);
+        self.attempt_succeeded(&key, &counters, started).await?;
         let hash = self.hasher.hash(new).await?;
         let revoked = self
             .store
@@ -90,11 +90,35 @@ impl Tessera {
         &self,
         user_id: Uuid,
     ) -> Result<Option<PasswordReset>, Error> {
+        self.make_password_reset(user_id, None).await
+    }
+
+    /// [`Tessera::create_password_reset`]; for a self-service request (`requested_by`: the
+    /// username), with the `user.password_reset_requested` event that hands the token to the
+    /// application, written with the token.
+    async fn make_password_reset(
+        &self,
+        user_id: Uuid,
+        requested_by: Option<&str>,
+    ) -> Result<Option<PasswordReset>, Error> {
         let (token, hash) = self.reset_key.generate()?;
-        let expires_at = self.now().plus(self.settings.password_reset_ttl);
+        let now = self.now();
+        let expires_at = now.plus(self.settings.password_reset_ttl);
+        let event = requested_by
+            .map(|username| {
+                NewEvent::password_reset_requested(
+                    user_id,
+                    username,
+                    token.expose(),
+                    expires_at,
+                    &self.event_sealer,
+                    now,
+                )
+            })
+            .transpose()?;
         if !self
             .store
-            .replace_reset_token(user_id, &hash, expires_at)
+            .replace_reset_token(user_id, &hash, expires_at, event.as_ref())
             .await?
         {
             return Ok(None);
@@ -110,29 +134,22 @@ impl Tessera {
     /// `POST /auth/password-reset/request`: makes a reset token for `username` if it exists,
     /// and the same work when it does not, so neither the answer nor its time says which.
     ///
-    /// The token is for the application to deliver (by email, SMS …). That hand-over is the
-    /// `user.password_reset_requested` event, which Tessera does not send yet: until it does,
-    /// the token made here is logged as created (never its value) and reaches nobody; an
-    /// operator makes one with `tessera user reset-link` or the admin API instead.
+    /// The token is for the application to deliver (by email, SMS …): it travels in the
+    /// `user.password_reset_requested` event, written with the token.
     pub async fn request_password_reset(
         &self,
         username: &str,
         client: &ClientInfo,
     ) -> Result<(), Error> {
-        if let Err(retry_after) = self.lock_throttle().begin_request(client.ip, self.now()) {
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.begin_request(client.ip).await?;
         let key = crate::domain::Username::parse(username)?.key();
-        let user_id = match self.store.user_by_name(&key).await? {
-            Some(user) => user.id,
+        let (user_id, name) = match self.store.user_by_name(&key).await? {
+            Some(user) => (user.id, user.username),
             // An id no user has: the same statement runs and writes nothing.
-            None => Uuid::new_v4(),
+            None => (Uuid::new_v4(), key),
         };
-        if let Some(reset) = self.create_password_reset(user_id).await? {
-            tracing::info!(
-                user_id = %reset.user_id,
-                "password reset requested; no event delivery is configured in this version"
-            );
+        if let Some(reset) = self.make_password_reset(user_id, Some(&name)).await? {
+            tracing::info!(user_id = %reset.user_id, "password reset requested");
         }
         Ok(())
     }
@@ -202,7 +219,7 @@ impl Tessera {
         if !self.store.delete_user(id, self.now()).await? {
             return Err(Error::NotFound);
         }
-        self.lock_throttle().forget(&user.username_key());
+        self.forget_failures(&user.username_key()).await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }

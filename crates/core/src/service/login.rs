@@ -1,4 +1,4 @@
-//! Login: the throttle, the password check, and a new session.
+//! Login: the throttle, the password check, a new session and a device token.
 
 use uuid::Uuid;
 
@@ -7,7 +7,6 @@ use crate::domain::Username;
 use crate::error::Error;
 use crate::keys::random_bytes;
 use crate::store::SessionRecord;
-use crate::throttle::LoginThrottle;
 
 /// Longer user agents are cut: the field is for recognising a device, not for storage abuse.
 const MAX_USER_AGENT: usize = 256;
@@ -15,6 +14,10 @@ const MAX_USER_AGENT: usize = 256;
 impl Tessera {
     /// Checks a username and password and opens a new session. A refresh token the client may
     /// already hold is never adopted: every login starts a new token family.
+    ///
+    /// Throttled first (see [`crate::throttle`]): a valid device token among
+    /// `client.device_tokens` counts the attempt against that device instead of the username.
+    /// A successful login returns a fresh device token in [`Issued::device_token`].
     ///
     /// The session belongs to the built-in client `tessera`; [`Tessera::login_for`] names
     /// another.
@@ -47,19 +50,33 @@ impl Tessera {
             ));
         }
         let key = username.key();
-        // Counted as a failure from here on; a right password takes it back below.
-        let started = self.now();
-        if let Err(retry_after) = self.lock_throttle().begin(&key, client.ip, started) {
-            metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
-            tracing::info!(
-                username_hash = %username_hash(&key),
-                ip = client.ip.map(tracing::field::display),
-                retry_after_secs = retry_after.as_secs(),
-                "login throttled"
-            );
-            return Err(Error::RateLimited { retry_after });
-        }
         let user = self.store.user_by_name(&key).await?;
+        let started = self.now();
+        let policy = &self.settings.throttle;
+        // A device that signed in to this account before is counted on its own, never held
+        // by the username's counter.
+        let device = user.as_ref().and_then(|u| {
+            client.device_tokens.iter().find_map(|t| {
+                self.device_key
+                    .verify(t, u.id, started, policy.device_token_ttl)
+            })
+        });
+        let counters = policy.login_counters(&key, device.as_deref(), client.ip);
+        // Counted as a failure from here on; a right password takes it back below.
+        if let Err(e) = self.begin_attempt(&counters, started).await {
+            if let Error::RateLimited { retry_after } = &e {
+                metrics::counter!("tessera_logins_total", "outcome" => "throttled").increment(1);
+                tracing::info!(
+                    username_hash = %username_hash(&key),
+                    ip = client.ip.map(tracing::field::display),
+                    device = device.is_some(),
+                    retry_after_secs = retry_after.as_secs(),
+                    "login throttled"
+                );
+                self.report_throttled(&key, client.ip, *retry_after).await;
+            }
+            return Err(e);
+        }
         let phc = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.hasher.verify(password.into_bytes(), phc).await?;
         let now = self.now();
@@ -86,7 +103,7 @@ impl Tessera {
             metrics::counter!("tessera_logins_total", "outcome" => "disabled").increment(1);
             return Err(Error::AccountDisabled);
         }
-        self.lock_throttle().succeeded(&key, client.ip, started);
+        self.attempt_succeeded(&key, &counters, started).await?;
 
         let session_id = Uuid::new_v4();
         let token = self.refresh_key.first(session_id, random_bytes::<32>()?);
@@ -128,12 +145,10 @@ impl Tessera {
             dpop_bound = record.dpop_jkt.is_some(),
             "login"
         );
-        self.issue(&record, token.encode(), now)
-    }
-
-    pub(super) fn lock_throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
-        // The throttle holds counters only; after a panic elsewhere they are still usable.
-        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+        Ok(Issued {
+            device_token: Some(self.device_key.issue(user.id, now)?),
+            ..self.issue(&record, token.encode(), now)?
+        })
     }
 }
 

@@ -5,18 +5,22 @@
 //! look-ups), `clients.rs` (OAuth clients, their authentication, introspection and
 //! revocation), `login.rs`, `refresh.rs` (the refresh rules and logout), `sessions.rs` (listing,
 //! revoking, purging), `accounts.rs` (password change and reset, disable, enable, delete),
-//! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations).
-//! The parts with state of their own live beside the service: the argon2 scheduler
-//! ([`Hasher`]), the key ring ([`KeyRing`]) and the login throttle.
+//! `verify.rs` (access tokens and the revocation feed), `keys.rs` (the key ring's operations),
+//! `events.rs` (the outbox: recording the events no other change carries, and delivery's side).
+//! `throttle.rs` applies the login throttle's rules to counters kept in the store. The parts with
+//! state of their own live beside the service: the argon2 scheduler ([`Hasher`]) and the key
+//! ring ([`KeyRing`]).
 
 mod accounts;
 mod clients;
 mod dpop;
+mod events;
 mod keys;
 mod login;
 mod refresh;
 mod sessions;
 mod telemetry;
+mod throttle;
 mod users;
 mod verify;
 
@@ -31,28 +35,45 @@ pub use clients::{ClientCredentials, ClientSecret, Introspection};
 pub use verify::Revocations;
 
 use crate::access_token::{self, AccessClaims, Confirmation};
+use crate::device_token::{DeviceKey, DeviceToken};
 use crate::error::Error;
+use crate::events::EventSealer;
 use crate::hasher::Hasher;
 use crate::keys::{Kek, KeyRing, SealedBlob, random_bytes};
 use crate::refresh_token::RefreshKey;
 use crate::reset_token::ResetKey;
 use crate::settings::Settings;
 use crate::store::{SessionRecord, Store};
-use crate::throttle::LoginThrottle;
 use crate::time::{Clock, Timestamp};
 use tessera_token::dpop::{InvalidProof, JtiCache};
 
 const REFRESH_SECRET: &str = "refresh-token";
 
-/// Where a request came from, recorded on the session it creates.
-#[derive(Clone, Debug, Default)]
+/// Where a request came from, recorded on the session it creates. `Debug` hides the device
+/// tokens.
+#[derive(Clone, Default)]
 pub struct ClientInfo {
     /// Client IP (after trusted-proxy resolution).
     pub ip: Option<IpAddr>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The device tokens the client presented at login (the `tessera_device` cookies and the
+    /// body's `device_token`); any valid one for the account exempts it from the username's
+    /// hold.
+    pub device_tokens: Vec<String>,
     /// The request's DPoP proof (`None`: no `DPoP` header), with what it must match.
     pub dpop: Option<DpopRequest>,
+}
+
+impl std::fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field("device_tokens", &self.device_tokens.len())
+            .field("dpop", &self.dpop.is_some())
+            .finish()
+    }
 }
 
 /// A request's `DPoP` header and what a proof in it must match.
@@ -83,6 +104,9 @@ pub struct Issued {
     /// `DPoP` when the session is bound to a DPoP key (the access token then carries `cnf`),
     /// else `Bearer`.
     pub token_type: &'static str,
+    /// A login's new device token, for the client to present at its next login (`None` for a
+    /// refresh).
+    pub device_token: Option<DeviceToken>,
 }
 
 impl std::fmt::Debug for Issued {
@@ -112,7 +136,12 @@ pub struct Tessera {
     keys: KeyRing,
     refresh_key: RefreshKey,
     reset_key: ResetKey,
-    throttle: Mutex<LoginThrottle>,
+    device_key: DeviceKey,
+    event_sealer: EventSealer,
+    /// Usernames and client addresses whose throttle hold this instance has reported
+    /// (`login.throttled`), until the hold ends: one event per hold, however many attempts it
+    /// refuses.
+    throttle_reported: Mutex<std::collections::HashMap<String, Timestamp>>,
     hasher: Hasher,
     /// The key server nonces are MACs under (`None`: nonces are off).
     dpop_nonce_key: Option<aws_lc_rs::hmac::Key>,
@@ -148,16 +177,23 @@ impl Tessera {
             true => Some(dpop::nonce_key(&*store, kek.as_ref()).await?),
             false => None,
         };
-        let (refresh_key, reset_key) = (RefreshKey::new(&secret), ResetKey::new(&secret));
+        let (refresh_key, reset_key, device_key) = (
+            RefreshKey::new(&secret),
+            ResetKey::new(&secret),
+            DeviceKey::new(&secret),
+        );
+        let event_sealer = EventSealer::new(&secret)?;
         let keys = KeyRing::open(&*store, settings.signing_alg, kek, clock.now()).await?;
         Ok(Self {
             store,
             clock,
-            throttle: Mutex::new(LoginThrottle::new(settings.throttle)),
             settings,
             keys,
             refresh_key,
             reset_key,
+            device_key,
+            event_sealer,
+            throttle_reported: Mutex::default(),
             hasher: Hasher::new().await?,
             dpop_nonce_key,
             resource_jtis: JtiCache::default(),
@@ -231,6 +267,7 @@ impl Tessera {
             } else {
                 "Bearer"
             },
+            device_token: None,
         })
     }
 }

@@ -111,7 +111,7 @@ impl Tessera {
             // A bound session's proof is judged after rules 1–2 and before 3–5: whatever it
             // lacks, the token is not consumed and the session not revoked.
             if !matches!(decision, Decision::Reject(_)) {
-                self.check_bound_proof(&record, proof, client)?;
+                self.check_bound_proof(&record, proof, client).await?;
             }
             match decision {
                 Decision::Rotate { successor } => {
@@ -143,7 +143,7 @@ impl Tessera {
     }
 
     /// For a session bound to a DPoP key: the request's proof must be valid and by that key.
-    fn check_bound_proof(
+    async fn check_bound_proof(
         &self,
         record: &SessionRecord,
         proof: Option<&Result<Proof, InvalidProof>>,
@@ -157,15 +157,22 @@ impl Tessera {
             Some(Err(why)) => Err(Error::InvalidDpopProof(*why)),
             Some(Ok(p)) if p.jkt == *bound => Ok(()),
             Some(Ok(p)) => {
-                self.dpop_mismatch(record, &p.jkt, client);
+                self.dpop_mismatch(record, bound, &p.jkt, client).await;
                 Err(Error::InvalidRefreshToken(RefreshRejection::DpopMismatch))
             }
         }
     }
 
     /// A valid proof by another key than the session's: someone holds the refresh token but
-    /// not the key. Counted and logged; the session is left as it was.
-    fn dpop_mismatch(&self, record: &SessionRecord, presented_jkt: &str, client: &ClientInfo) {
+    /// not the key. Counted, logged and sent as `session.dpop_mismatch`; the session is left as
+    /// it was. A failure to record the event is logged, never turned into the answer.
+    async fn dpop_mismatch(
+        &self,
+        record: &SessionRecord,
+        bound: &str,
+        presented_jkt: &str,
+        client: &ClientInfo,
+    ) {
         metrics::counter!("tessera_dpop_mismatch_total").increment(1);
         tracing::warn!(
             target: "tessera::security",
@@ -176,7 +183,12 @@ impl Tessera {
             presented_jkt,
             "refresh with a DPoP proof by another key than the session's: refused, session kept"
         );
-        // The `session.dpop_mismatch` webhook event is emitted here.
+        if let Err(e) = self
+            .record_dpop_mismatch(record.id, record.user_id, bound, presented_jkt, client.ip)
+            .await
+        {
+            tracing::error!(error = %e, session_id = %record.id, "session.dpop_mismatch not recorded");
+        }
     }
 
     /// Rule 5: an already-used token ends its whole session.

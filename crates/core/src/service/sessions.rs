@@ -68,12 +68,14 @@ impl Tessera {
     }
 
     /// Deletes sessions that ended more than `retention` ago (revoked then, or no longer live
-    /// then). Returns how many.
+    /// then), and the login throttle's counters that hold nothing back any more. Returns how
+    /// many sessions.
     pub async fn purge_ended_sessions(&self, retention: Duration) -> Result<u64, Error> {
         let cutoff = self.now().minus(retention);
         let ended = LiveBounds::at(cutoff, &self.settings.lifetimes);
         // Expired DPoP proof ids go with them, whatever the retention: they are a minute old.
         self.store.delete_expired_dpop_jtis(self.now()).await?;
+        self.forget_quiet_failures().await?;
         Ok(self
             .store
             .delete_sessions(cutoff, ended.used_after, ended.created_after)

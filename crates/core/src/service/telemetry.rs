@@ -1,5 +1,5 @@
-//! What the service can report about itself to the metrics: its store's connections and the
-//! login throttle's size.
+//! What the service can report about itself to the metrics: its store's connections (the login
+//! throttle's size is in `throttle.rs`).
 
 use super::Tessera;
 use crate::store::PoolStatus;
@@ -8,10 +8,5 @@ impl Tessera {
     /// The store's connections now, when the store can tell.
     pub fn pool_status(&self) -> Option<PoolStatus> {
         self.store.pool_status()
-    }
-
-    /// How many usernames and client addresses the login throttle holds counts for.
-    pub fn throttle_tracked(&self) -> (usize, usize) {
-        self.lock_throttle().tracked()
     }
 }

@@ -19,9 +19,7 @@ impl Tessera {
         if !self.settings.registration_open {
             return Err(Error::RegistrationClosed);
         }
-        if let Err(retry_after) = self.lock_throttle().begin_request(client.ip, self.now()) {
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.begin_request(client.ip).await?;
         self.create_user(username, password).await
     }
 

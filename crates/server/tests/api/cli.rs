@@ -1417,3 +1417,63 @@ async fn clients_add_list_and_remove_and_removing_a_client_ends_its_sessions() {
     cli.run(&["clients", "remove", &public_id]).one_line_error();
     cli.run(&["clients", "remove", "tessera"]).one_line_error();
 }
+
+#[test]
+fn a_plain_http_webhook_url_or_a_secret_without_whsec_is_refused_naming_the_setting() {
+    let cli = Cli::new();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert_refused(&cli, "TESSERA_WEBHOOK_URL", |c| {
+        c.env("TESSERA_WEBHOOK_URL", "http://hooks.example/tessera")
+            .env("TESSERA_WEBHOOK_SECRET", secret);
+    });
+    assert_refused(&cli, "TESSERA_WEBHOOK_SECRET", |c| {
+        c.env("TESSERA_WEBHOOK_URL", "https://hooks.example/tessera")
+            .env("TESSERA_WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    });
+    assert_refused(&cli, "TESSERA_WEBHOOK_SECRET", |c| {
+        c.env("TESSERA_WEBHOOK_URL", "https://hooks.example/tessera");
+    });
+}
+
+#[test]
+fn events_list_shows_what_a_command_did_and_retry_refuses_unknown_ids() {
+    let missing = Cli::new();
+    missing.run(&["events", "list"]).one_line_error();
+    assert!(
+        !missing.db_path().exists(),
+        "events list created a database"
+    );
+
+    let cli = Cli::migrated();
+    cli.add_user("erin", PASSWORD);
+    cli.run(&["user", "disable", "erin"]).ok();
+    let listing = cli.run(&["events", "list"]).ok().to_owned();
+    let rows = lines_with(&listing, "user.disabled");
+    assert_eq!(rows.len(), 1, "{listing}");
+    assert!(rows[0].contains("\tpending\t0\t"), "{listing}");
+    let json: Value =
+        serde_json::from_str(cli.run(&["events", "list", "--pending", "--json"]).ok()).unwrap();
+    let events = json.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{json}");
+    assert_eq!(events[0]["type"], "user.disabled");
+    assert!(events[0]["data"]["user_id"].is_string());
+    let id = events[0]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("msg_"));
+    let failed: Value =
+        serde_json::from_str(cli.run(&["events", "list", "--failed", "--json"]).ok()).unwrap();
+    assert_eq!(failed, json!([]));
+    assert!(
+        cli.run(&["events", "retry", &id])
+            .ok()
+            .contains("is due now")
+    );
+    for bad in ["msg_00000000000000000000000000000000", "nonsense"] {
+        let line = cli
+            .run(&["events", "retry", bad])
+            .one_line_error()
+            .to_owned();
+        assert!(line.contains(bad), "{line}");
+    }
+    cli.run(&["events", "list", "--pending", "--failed"])
+        .one_line_error();
+}
