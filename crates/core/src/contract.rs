@@ -79,12 +79,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_builtin_client_exists_and_clients_round_trip(&*store).await;
     removing_a_client_revokes_its_sessions_once(&*store).await;
     the_fast_rotation_checks_the_client(&*store).await;
+    a_bound_session_rotates_fast_only_with_its_key(&*store).await;
+    dpop_proof_ids_are_recorded_once_until_they_expire(&*store).await;
     failure_counts_follow_the_throttle_rule(&*store).await;
     concurrent_failures_are_counted_one_at_a_time(store.clone()).await;
     changes_write_their_events_with_them(&*store).await;
     the_outbox_is_claimed_leased_finished_and_pruned(&*store).await;
-    a_bound_session_rotates_fast_only_with_its_key(&*store).await;
-    dpop_proof_ids_are_recorded_once_until_they_expire(&*store).await;
     store.ping().await.expect("ping");
 }
 
@@ -1066,6 +1066,81 @@ async fn the_fast_rotation_checks_the_client(store: &dyn Store) {
     );
 }
 
+async fn a_bound_session_rotates_fast_only_with_its_key(store: &dyn Store) {
+    let u = user("quentin");
+    store.insert_user(&u).await.expect("insert user");
+    let s = SessionRecord {
+        dpop_jkt: Some("key-a".into()),
+        ..session(&u, 1_000)
+    };
+    store.insert_session(&s).await.expect("insert session");
+    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()));
+    for other in [None, Some("key-b")] {
+        let r = rotation(&s, 0, &[1; 32]).for_dpop_key(other);
+        assert_eq!(store.rotate_current(&r).await.expect("rotate"), None);
+    }
+    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()));
+    let own = rotation(&s, 0, &[1; 32]).for_dpop_key(Some("key-a"));
+    let rotated = store.rotate_current(&own).await.expect("rotate");
+    assert_eq!(
+        rotated.map(|r| (r.generation, r.dpop_jkt)),
+        Some((1, Some("key-a".to_owned())))
+    );
+    // An unbound session rotates whatever key the request proves.
+    let t = session(&u, 1_000);
+    store.insert_session(&t).await.expect("insert session");
+    let any = rotation(&t, 0, &[1; 32]).for_dpop_key(Some("key-b"));
+    assert!(store.rotate_current(&any).await.expect("rotate").is_some());
+}
+
+async fn dpop_proof_ids_are_recorded_once_until_they_expire(store: &dyn Store) {
+    let id = u128::from_be_bytes(*Uuid::new_v4().as_bytes());
+    assert!(
+        store
+            .insert_dpop_jti(id, at(1_060), at(1_000))
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .insert_dpop_jti(id, at(1_070), at(1_010))
+            .await
+            .expect("replay")
+    );
+    assert!(
+        store
+            .insert_dpop_jti(id + 1, at(1_060), at(1_010))
+            .await
+            .expect("another")
+    );
+    assert!(
+        store
+            .delete_expired_dpop_jtis(at(1_061))
+            .await
+            .expect("purge")
+            >= 2
+    );
+    assert!(
+        store
+            .insert_dpop_jti(id, at(1_130), at(1_070))
+            .await
+            .expect("after expiry")
+    );
+    // An expired record not yet purged does not block its id either.
+    assert!(
+        store
+            .insert_dpop_jti(id, at(1_200), at(1_131))
+            .await
+            .expect("expired, kept")
+    );
+    assert!(
+        !store
+            .insert_dpop_jti(id, at(1_300), at(1_140))
+            .await
+            .expect("replay")
+    );
+}
+
 /// The store's [`CountFailure`] statement against [`crate::throttle::Limit::count`], over a
 /// sequence of attempts, pauses, take-backs and clears: both count, refuse and hold alike.
 async fn failure_counts_follow_the_throttle_rule(store: &dyn Store) {
@@ -1559,79 +1634,4 @@ async fn the_outbox_is_claimed_leased_finished_and_pruned(store: &dyn Store) {
         3
     );
     assert!(store.events(None, 10).await.expect("events").is_empty());
-}
-
-async fn a_bound_session_rotates_fast_only_with_its_key(store: &dyn Store) {
-    let u = user("quentin");
-    store.insert_user(&u).await.expect("insert user");
-    let s = SessionRecord {
-        dpop_jkt: Some("key-a".into()),
-        ..session(&u, 1_000)
-    };
-    store.insert_session(&s).await.expect("insert session");
-    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()));
-    for other in [None, Some("key-b")] {
-        let r = rotation(&s, 0, &[1; 32]).for_dpop_key(other);
-        assert_eq!(store.rotate_current(&r).await.expect("rotate"), None);
-    }
-    assert_eq!(store.session(s.id).await.expect("get"), Some(s.clone()));
-    let own = rotation(&s, 0, &[1; 32]).for_dpop_key(Some("key-a"));
-    let rotated = store.rotate_current(&own).await.expect("rotate");
-    assert_eq!(
-        rotated.map(|r| (r.generation, r.dpop_jkt)),
-        Some((1, Some("key-a".to_owned())))
-    );
-    // An unbound session rotates whatever key the request proves.
-    let t = session(&u, 1_000);
-    store.insert_session(&t).await.expect("insert session");
-    let any = rotation(&t, 0, &[1; 32]).for_dpop_key(Some("key-b"));
-    assert!(store.rotate_current(&any).await.expect("rotate").is_some());
-}
-
-async fn dpop_proof_ids_are_recorded_once_until_they_expire(store: &dyn Store) {
-    let id = u128::from_be_bytes(*Uuid::new_v4().as_bytes());
-    assert!(
-        store
-            .insert_dpop_jti(id, at(1_060), at(1_000))
-            .await
-            .expect("insert")
-    );
-    assert!(
-        !store
-            .insert_dpop_jti(id, at(1_070), at(1_010))
-            .await
-            .expect("replay")
-    );
-    assert!(
-        store
-            .insert_dpop_jti(id + 1, at(1_060), at(1_010))
-            .await
-            .expect("another")
-    );
-    assert!(
-        store
-            .delete_expired_dpop_jtis(at(1_061))
-            .await
-            .expect("purge")
-            >= 2
-    );
-    assert!(
-        store
-            .insert_dpop_jti(id, at(1_130), at(1_070))
-            .await
-            .expect("after expiry")
-    );
-    // An expired record not yet purged does not block its id either.
-    assert!(
-        store
-            .insert_dpop_jti(id, at(1_200), at(1_131))
-            .await
-            .expect("expired, kept")
-    );
-    assert!(
-        !store
-            .insert_dpop_jti(id, at(1_300), at(1_140))
-            .await
-            .expect("replay")
-    );
 }

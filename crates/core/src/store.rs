@@ -387,6 +387,17 @@ pub trait Store: Send + Sync + 'static {
     /// client or it was already removed (then nothing changed).
     async fn remove_client(&self, id: &str, now: Timestamp) -> Result<Option<u64>, StoreError>;
 
+    /// Records the id of an accepted DPoP proof (see [`tessera_token::dpop::jti_id`]) until
+    /// `expires_at`. Returns `false`, and changes nothing, when the id is recorded and unexpired
+    /// at `now`: the proof is a replay. Atomic across instances sharing the database.
+    async fn insert_dpop_jti(
+        &self,
+        id: u128,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the proof ids that expired before `now`. Returns how many.
+    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// Counts a login attempt against a throttle counter unless it is held: [`CountFailure`]'s
     /// statement, atomic by itself, so attempts racing on one instance or several are counted
     /// as if they came one at a time. When it is held nothing changes, and the counter's state
@@ -406,17 +417,6 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_quiet_failures(&self, quiet_before: Timestamp) -> Result<u64, StoreError>;
     /// How many username and address counters are stored, for the metrics.
     async fn failure_counters(&self) -> Result<(u64, u64), StoreError>;
-    /// Records the id of an accepted DPoP proof (see [`tessera_token::dpop::jti_id`]) until
-    /// `expires_at`. Returns `false`, and changes nothing, when the id is recorded and unexpired
-    /// at `now`: the proof is a replay. Atomic across instances sharing the database.
-    async fn insert_dpop_jti(
-        &self,
-        id: u128,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-    /// Forgets the proof ids that expired before `now`. Returns how many.
-    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Every signing key.
     async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;

@@ -506,6 +506,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_proofs_url_starts_with_the_issuers_origin() {
+        assert_eq!(origin("https://auth.example"), "https://auth.example");
+        assert_eq!(origin("https://auth.example/"), "https://auth.example");
+        assert_eq!(
+            origin("https://auth.example/tenant/a"),
+            "https://auth.example"
+        );
+        assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+
     #[tokio::test]
     async fn bodies_must_be_json_objects() {
         let read = |body: &'static str| async move {

@@ -6,7 +6,8 @@
 -- * `dpop_jtis` holds a 16-byte fingerprint of each accepted proof's key and `jti`, until the
 --   proof could no longer be accepted anyway (`expires_at`, ms). The primary key makes a second
 --   insert of one fingerprint a conflict: a replay, whichever instance saw the first. Expired
---   rows are purged with ended sessions, so the table holds about a minute of proofs.
+--   rows are purged by the cleanup job (every 10 minutes), so the table holds at most about ten
+--   minutes of proofs; an expired row not yet purged does not block its id.
 
 ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
 

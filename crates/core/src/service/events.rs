@@ -17,7 +17,7 @@ use crate::store::EventBacklog;
 impl Tessera {
     /// Records `session.dpop_mismatch`: a refresh of a session bound to `expected_jkt` came
     /// with a valid proof by `presented_jkt`. The refresh is refused, nothing else changes.
-    pub async fn record_dpop_mismatch(
+    pub(super) async fn record_dpop_mismatch(
         &self,
         session_id: Uuid,
         user_id: Uuid,

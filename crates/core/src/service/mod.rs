@@ -71,7 +71,7 @@ impl std::fmt::Debug for ClientInfo {
             .field("ip", &self.ip)
             .field("user_agent", &self.user_agent)
             .field("device_tokens", &self.device_tokens.len())
-            .field("dpop", &self.dpop)
+            .field("dpop", &self.dpop.is_some())
             .finish()
     }
 }
@@ -101,12 +101,12 @@ pub struct Issued {
     /// How long the refresh token can still be used: the idle timeout or what is left of the
     /// absolute lifetime, whichever is shorter.
     pub refresh_ttl: Duration,
-    /// A login's new device token, for the client to present at its next login (`None` for a
-    /// refresh).
-    pub device_token: Option<DeviceToken>,
     /// `DPoP` when the session is bound to a DPoP key (the access token then carries `cnf`),
     /// else `Bearer`.
     pub token_type: &'static str,
+    /// A login's new device token, for the client to present at its next login (`None` for a
+    /// refresh).
+    pub device_token: Option<DeviceToken>,
 }
 
 impl std::fmt::Debug for Issued {
@@ -262,12 +262,12 @@ impl Tessera {
                 .state()
                 .expires_at(&self.settings.lifetimes)
                 .since(now),
-            device_token: None,
             token_type: if record.dpop_jkt.is_some() {
                 "DPoP"
             } else {
                 "Bearer"
             },
+            device_token: None,
         })
     }
 }

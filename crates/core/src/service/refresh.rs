@@ -157,18 +157,19 @@ impl Tessera {
             Some(Err(why)) => Err(Error::InvalidDpopProof(*why)),
             Some(Ok(p)) if p.jkt == *bound => Ok(()),
             Some(Ok(p)) => {
-                self.dpop_mismatch(record, &p.jkt, client).await;
+                self.dpop_mismatch(record, bound, &p.jkt, client).await;
                 Err(Error::InvalidRefreshToken(RefreshRejection::DpopMismatch))
             }
         }
     }
 
     /// A valid proof by another key than the session's: someone holds the refresh token but
-    /// not the key. Counted, logged and sent as `session.dpop_mismatch`; the session is left as it
-    /// was. A failure to record the event is logged, never turned into the refresh's answer.
+    /// not the key. Counted, logged and sent as `session.dpop_mismatch`; the session is left as
+    /// it was. A failure to record the event is logged, never turned into the answer.
     async fn dpop_mismatch(
         &self,
         record: &SessionRecord,
+        bound: &str,
         presented_jkt: &str,
         client: &ClientInfo,
     ) {
@@ -182,12 +183,11 @@ impl Tessera {
             presented_jkt,
             "refresh with a DPoP proof by another key than the session's: refused, session kept"
         );
-        let bound = record.dpop_jkt.as_deref().unwrap_or_default();
         if let Err(e) = self
             .record_dpop_mismatch(record.id, record.user_id, bound, presented_jkt, client.ip)
             .await
         {
-            tracing::warn!(error = %e, "recording a session.dpop_mismatch event failed");
+            tracing::error!(error = %e, session_id = %record.id, "session.dpop_mismatch not recorded");
         }
     }
 

@@ -73,9 +73,9 @@ impl Tessera {
     pub async fn purge_ended_sessions(&self, retention: Duration) -> Result<u64, Error> {
         let cutoff = self.now().minus(retention);
         let ended = LiveBounds::at(cutoff, &self.settings.lifetimes);
-        self.forget_quiet_failures().await?;
-        // Expired DPoP proof ids go with them: the table only ever holds a minute's worth.
+        // Expired DPoP proof ids go with them, whatever the retention: they are a minute old.
         self.store.delete_expired_dpop_jtis(self.now()).await?;
+        self.forget_quiet_failures().await?;
         Ok(self
             .store
             .delete_sessions(cutoff, ended.used_after, ended.created_after)

@@ -165,6 +165,16 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     .await;
     assert_eq!(body["reason"], "dpop_mismatch");
     assert!(app.metric("tessera_dpop_mismatch_total").await >= before + 1.0);
+    // … and `session.dpop_mismatch` is in the outbox, naming both keys.
+    let events = app.tessera.store().events(None, 100).await.unwrap();
+    let mismatch = events
+        .iter()
+        .find(|e| e.event.kind.as_str() == "session.dpop_mismatch")
+        .expect("a session.dpop_mismatch event");
+    let data: Value = serde_json::from_str(&mismatch.event.data).unwrap();
+    assert_eq!(data["session_id"], jwt_part(&access, 1)["sid"]);
+    assert_eq!(data["jkt"], key.thumbprint());
+    assert!(data["presented_jkt"].is_string() && data["presented_jkt"] != data["jkt"]);
     // The rightful holder: the same token still works, with the key.
     let (access2, refresh2, kind) = tokens(
         refresh_with(

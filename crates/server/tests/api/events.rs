@@ -316,26 +316,7 @@ async fn every_action_reaches_the_receiver_signed_with_its_data(backend: Backend
         "an unknown username makes no event"
     );
 
-    // The DPoP check's entry point (a refresh by another key than the session's).
     let d = app.another_device("alice").await;
-    app.tessera
-        .record_dpop_mismatch(
-            d.sid.parse().unwrap(),
-            user_id.parse().unwrap(),
-            "bound-thumbprint",
-            "other-thumbprint",
-            Some("203.0.113.9".parse().unwrap()),
-        )
-        .await
-        .unwrap();
-    let mismatch = receiver
-        .event("session.dpop_mismatch", "session_id", &d.sid)
-        .await;
-    assert_eq!(mismatch.body["data"]["user_id"], user_id);
-    assert_eq!(mismatch.body["data"]["jkt"], "bound-thumbprint");
-    assert_eq!(mismatch.body["data"]["presented_jkt"], "other-thumbprint");
-    assert_eq!(mismatch.body["data"]["ip"], "203.0.113.9");
-
     // An operator disables, then deletes: user.disabled with a session.revoked (admin) per
     // session, then user.deleted.
     let r = app
