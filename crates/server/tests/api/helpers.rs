@@ -469,6 +469,11 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
 
 /// The refresh cookie a response sets: (value, attributes as written).
 pub fn set_cookie(r: &Response) -> Option<(String, String)> {
+    cookie_set(r, &[COOKIE, "tessera_refresh"])
+}
+
+/// The first cookie a response sets under one of `names`: (value, attributes as written).
+pub fn cookie_set(r: &Response, names: &[&str]) -> Option<(String, String)> {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -476,7 +481,8 @@ pub fn set_cookie(r: &Response) -> Option<(String, String)> {
         .find_map(|v| {
             let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
             let (name, value) = pair.split_once('=')?;
-            (name.trim() == COOKIE || name.trim() == "tessera_refresh")
+            names
+                .contains(&name.trim())
                 .then(|| (value.to_owned(), attrs.trim().to_owned()))
         })
 }

@@ -65,15 +65,12 @@ async fn login(
 
 /// The device cookie a response sets: (value, attributes as written).
 fn device_cookie(r: &Response) -> Option<(String, String)> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
-            let (name, value) = pair.split_once('=')?;
-            (name.trim() == DEVICE_COOKIE).then(|| (value.to_owned(), attrs.trim().to_owned()))
-        })
+    cookie_set(r, &[DEVICE_COOKIE])
+}
+
+/// Alice's login with her own password from client address `ip`, presenting `device`.
+async fn alice_logs_in(app: &TestApp, ip: &str, device: Device<'_>) -> Response {
+    login(app, ip, "alice", PASSWORD, device).await
 }
 
 /// Alice's device token from a cookie-delivery login.
@@ -83,18 +80,42 @@ async fn device_of(app: &TestApp, user: &str) -> String {
     device_cookie(&r).expect("a device cookie").0
 }
 
-/// Wrong guesses at `user` from fresh addresses until the name is held.
-async fn hold(app: &TestApp, user: &str) {
-    for i in 0..6 {
-        let r = login(app, &format!("198.51.100.{i}"), user, WRONG, Device::None).await;
+/// `n` wrong guesses presenting `device`, taking turns on `apps`, each refused with `401`;
+/// `from(i)` is guess i's (client address, username).
+async fn wrong_guesses(
+    apps: &[&TestApp],
+    n: usize,
+    device: Device<'_>,
+    from: impl Fn(usize) -> (String, String),
+) {
+    for i in 0..n {
+        let (ip, user) = from(i);
+        let r = login(apps[i % apps.len()], &ip, &user, WRONG, device).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
     }
+}
+
+/// Wrong guesses at `user` from fresh addresses until the name is held.
+async fn hold(app: &TestApp, user: &str) {
+    wrong_guesses(&[app], 6, Device::None, |i| {
+        (format!("198.51.100.{i}"), user.to_owned())
+    })
+    .await;
     let r = login(app, "198.51.100.99", user, PASSWORD, Device::None).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "the name is held"
     );
+}
+
+/// Thirty wrong guesses from 192.0.2.50 at thirty names, taking turns on `apps`: the address's
+/// budget is spent.
+async fn spend_the_address(apps: &[&TestApp]) {
+    wrong_guesses(apps, 30, Device::None, |i| {
+        ("192.0.2.50".to_owned(), format!("user{i}"))
+    })
+    .await;
 }
 
 fn retry_after(r: &Response) -> Duration {
@@ -143,7 +164,7 @@ async fn a_single_guess_after_the_hold_does_not_lock_the_account_again(backend: 
     let r = login(&app, "198.51.100.250", "alice", WRONG, Device::None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // …does not hold the account again.
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::None).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::None).await;
     assert_eq!(r.status(), StatusCode::OK, "the rightful user gets in");
     app.cleanup().await;
 }
@@ -155,7 +176,7 @@ async fn a_device_that_signed_in_before_logs_in_while_the_name_is_held(backend: 
         return;
     };
     app.register("alice", PASSWORD).await;
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::None).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let (cookie, attrs) = device_cookie(&r).expect("a device cookie");
     for attr in [
@@ -172,7 +193,7 @@ async fn a_device_that_signed_in_before_logs_in_while_the_name_is_held(backend: 
         body.get("device_token").is_none(),
         "cookie delivery: not in the body"
     );
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::Body("")).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::Body("")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(device_cookie(&r).is_none(), "body delivery: no cookie");
     let body: Value = r.json().await.unwrap();
@@ -181,39 +202,18 @@ async fn a_device_that_signed_in_before_logs_in_while_the_name_is_held(backend: 
         .expect("device_token")
         .to_owned();
 
-    hold(&app, "alice").await;
-    let r = login(
-        &app,
-        "192.0.2.1",
-        "alice",
-        PASSWORD,
-        Device::Cookie(&cookie),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK, "the device cookie is not held");
-    hold(&app, "alice").await;
-    let r = login(
-        &app,
-        "192.0.2.1",
-        "alice",
-        PASSWORD,
-        Device::Body(&body_token),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK, "nor the body's device_token");
-    // A second device cookie (tossed in by a sibling subdomain) neither refuses the login nor
-    // hides the genuine one.
-    hold(&app, "alice").await;
+    // The last: a second device cookie (tossed in by a sibling subdomain) neither refuses the
+    // login nor hides the genuine one.
     let tossed = format!("tossed; {DEVICE_COOKIE}={cookie}");
-    let r = login(
-        &app,
-        "192.0.2.1",
-        "alice",
-        PASSWORD,
-        Device::Cookie(&tossed),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK, "each device cookie is tried");
+    for (device, what) in [
+        (Device::Cookie(&cookie), "the device cookie is not held"),
+        (Device::Body(&body_token), "nor the body's device_token"),
+        (Device::Cookie(&tossed), "each device cookie is tried"),
+    ] {
+        hold(&app, "alice").await;
+        let r = alice_logs_in(&app, "192.0.2.1", device).await;
+        assert_eq!(r.status(), StatusCode::OK, "{what}");
+    }
     app.cleanup().await;
 }
 
@@ -233,17 +233,17 @@ async fn another_users_a_tampered_or_an_expired_device_token_is_held(backend: Ba
     hold(&app, "alice").await;
     for (what, token) in [("bob's", &bob), ("a tampered", &tampered)] {
         for device in [Device::Cookie(token), Device::Body(token)] {
-            let r = login(&app, "192.0.2.1", "alice", PASSWORD, device).await;
+            let r = alice_logs_in(&app, "192.0.2.1", device).await;
             assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{what} token");
         }
     }
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::Cookie(&alice)).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::Cookie(&alice)).await;
     assert_eq!(r.status(), StatusCode::OK, "positive control: alice's own");
 
     // A year later her old token has expired.
     app.advance(Duration::from_secs(365 * 86_400));
     hold(&app, "alice").await;
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::Cookie(&alice)).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::Cookie(&alice)).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "expired");
     app.cleanup().await;
 }
@@ -256,31 +256,14 @@ async fn a_device_is_still_held_by_its_address_and_by_its_own_failures(backend: 
     };
     app.register("alice", PASSWORD).await;
     let device = device_of(&app, "alice").await;
-    for i in 0..30 {
-        let r = login(&app, "192.0.2.50", &format!("user{i}"), WRONG, Device::None).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    }
-    let r = login(
-        &app,
-        "192.0.2.50",
-        "alice",
-        PASSWORD,
-        Device::Cookie(&device),
-    )
-    .await;
+    spend_the_address(&[&app]).await;
+    let r = alice_logs_in(&app, "192.0.2.50", Device::Cookie(&device)).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "the address is spent"
     );
-    let r = login(
-        &app,
-        "192.0.2.51",
-        "alice",
-        PASSWORD,
-        Device::Cookie(&device),
-    )
-    .await;
+    let r = alice_logs_in(&app, "192.0.2.51", Device::Cookie(&device)).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -288,31 +271,17 @@ async fn a_device_is_still_held_by_its_address_and_by_its_own_failures(backend: 
     );
 
     let device = device_cookie(&r).expect("a fresh device cookie").0;
-    for i in 0..6 {
-        let r = login(
-            &app,
-            &format!("192.0.2.{}", 60 + i),
-            "alice",
-            WRONG,
-            Device::Cookie(&device),
-        )
-        .await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    }
-    let r = login(
-        &app,
-        "192.0.2.70",
-        "alice",
-        PASSWORD,
-        Device::Cookie(&device),
-    )
+    wrong_guesses(&[&app], 6, Device::Cookie(&device), |i| {
+        (format!("192.0.2.{}", 60 + i), "alice".to_owned())
+    })
     .await;
+    let r = alice_logs_in(&app, "192.0.2.70", Device::Cookie(&device)).await;
     assert_eq!(
         r.status(),
         StatusCode::TOO_MANY_REQUESTS,
         "the failing device is held"
     );
-    let r = login(&app, "192.0.2.71", "alice", PASSWORD, Device::None).await;
+    let r = alice_logs_in(&app, "192.0.2.71", Device::None).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -333,7 +302,7 @@ async fn with_insecure_cookies_the_device_cookie_has_no_prefix_and_still_works(b
         return;
     };
     app.register("alice", PASSWORD).await;
-    let r = login(&app, "192.0.2.1", "alice", PASSWORD, Device::None).await;
+    let r = alice_logs_in(&app, "192.0.2.1", Device::None).await;
     let raw = r
         .headers()
         .get_all("set-cookie")
@@ -389,20 +358,12 @@ async fn two_instances_share_the_budgets(backend: Backend) {
         return;
     };
     a.register("alice", PASSWORD).await;
-    for i in 0..6 {
-        let app = if i % 2 == 0 { &a } else { &b };
-        let r = login(
-            app,
-            &format!("198.51.100.{i}"),
-            "alice",
-            WRONG,
-            Device::None,
-        )
-        .await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    }
+    wrong_guesses(&[&a, &b], 6, Device::None, |i| {
+        (format!("198.51.100.{i}"), "alice".to_owned())
+    })
+    .await;
     for app in [&a, &b] {
-        let r = login(app, "198.51.100.99", "alice", PASSWORD, Device::None).await;
+        let r = alice_logs_in(app, "198.51.100.99", Device::None).await;
         assert_eq!(
             r.status(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -410,11 +371,7 @@ async fn two_instances_share_the_budgets(backend: Backend) {
             app.base
         );
     }
-    for i in 0..30 {
-        let app = if i % 2 == 0 { &a } else { &b };
-        let r = login(app, "192.0.2.50", &format!("user{i}"), WRONG, Device::None).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    }
+    spend_the_address(&[&a, &b]).await;
     for app in [&a, &b] {
         let r = login(app, "192.0.2.50", "someone", WRONG, Device::None).await;
         assert_eq!(
