@@ -157,30 +157,18 @@ async fn users_are_listed_a_page_at_a_time(backend: Backend) {
     assert!(u3["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(u3.as_object().unwrap().len(), 5, "{u3}");
     // One user by id: the same object.
-    let one: Value = app
-        .admin(
-            Method::GET,
-            &format!("/users/{}", u3["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = json_from(app.admin(
+        Method::GET,
+        &format!("/users/{}", u3["id"].as_str().unwrap()),
+    ))
+    .await;
     assert_eq!(&one, u3);
     // Its sessions, as `/auth/sessions` shows them but without `current`.
-    let sessions: Value = app
-        .admin(
-            Method::GET,
-            &format!("/users/{}/sessions", u3["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = json_from(app.admin(
+        Method::GET,
+        &format!("/users/{}/sessions", u3["id"].as_str().unwrap()),
+    ))
+    .await;
     let sessions = sessions["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert!(sessions.iter().any(|x| x["id"] == s.sid.as_str()));
@@ -371,14 +359,7 @@ async fn a_disabled_user_loses_every_session_and_is_told_only_after_a_right_pass
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
     );
-    let user: Value = app
-        .admin(Method::GET, &format!("/users/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = json_from(app.admin(Method::GET, &format!("/users/{id}"))).await;
     assert_eq!(
         (user["disabled"].as_bool(), user["sessions"].as_u64()),
         (Some(true), Some(0))
@@ -465,14 +446,7 @@ async fn a_disable_racing_refreshes_and_logins_leaves_nothing_live(backend: Back
             other => panic!("unexpected {other}"),
         }
     }
-    let sessions: Value = app
-        .admin(Method::GET, &format!("/users/{id}/sessions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = json_from(app.admin(Method::GET, &format!("/users/{id}/sessions"))).await;
     assert_eq!(
         sessions["sessions"],
         json!([]),

@@ -151,16 +151,7 @@ async fn hmac_signed_with_our_public_key_is_refused() {
     t.assert_accepted(&key_ok).await;
 
     let raw = key.public_key().as_ref().to_vec();
-    let jwks: Value = t
-        .app
-        .http
-        .get(t.app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(&t.app).await;
     let jwk = jwks["keys"][0].to_string();
     // SubjectPublicKeyInfo for Ed25519: a fixed 12-byte prefix, then the key.
     let mut der = vec![

@@ -472,14 +472,8 @@ async fn required_refuses_unbound_logins_and_off_ignores_proofs(backend: Backend
         StatusCode::OK
     );
     let meta: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert!(
         meta.get("dpop_signing_alg_values_supported").is_none(),
         "{meta}"
@@ -562,14 +556,8 @@ async fn the_token_endpoint_checks_the_binding_and_introspection_shows_it(backen
     assert_eq!(found["token_type"], "DPoP");
     assert_eq!(found["cnf"], json!({"jkt": key.thumbprint()}));
     let meta: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         meta["dpop_signing_alg_values_supported"],
         json!(["ES256", "EdDSA"])

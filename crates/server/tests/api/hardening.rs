@@ -572,29 +572,21 @@ async fn the_logs_never_contain_a_token_or_a_password() {
         .send()
         .await
         .unwrap();
-    let body: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"username": "alice", "password": PASSWORD, "delivery": "body"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = json_from(
+        http.post(format!("{base}/auth/login"))
+            .json(&json!({"username": "alice", "password": PASSWORD, "delivery": "body"})),
+    )
+    .await;
     let (first, access) = (
         body["refresh_token"].as_str().unwrap().to_owned(),
         body["access_token"].as_str().unwrap().to_owned(),
     );
     secrets.extend([first.clone(), access.clone()]);
-    let body: Value = http
-        .post(format!("{base}/auth/refresh"))
-        .json(&json!({"refresh_token": first}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = json_from(
+        http.post(format!("{base}/auth/refresh"))
+            .json(&json!({"refresh_token": first})),
+    )
+    .await;
     secrets.push(body["refresh_token"].as_str().unwrap().to_owned());
     http.get(format!("{base}/auth/me"))
         .bearer_auth(&access)

@@ -367,6 +367,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The JSON body of a plain `GET` of `path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        json_from(self.http.get(self.url(path))).await
+    }
+
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
@@ -572,6 +577,17 @@ pub async fn current_tokens(
         })
         .map(|(i, _)| i)
         .collect()
+}
+
+/// The JSON body `request` is answered with.
+pub async fn json_from(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// The JWK Set an instance publishes.

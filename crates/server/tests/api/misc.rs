@@ -48,15 +48,7 @@ async fn the_openapi_description_covers_every_route(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let doc: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(
         doc["paths"]["/admin/users"]["get"]["security"][0]["adminToken"],
