@@ -47,6 +47,11 @@ async fn login_body(app: &TestApp, body: &Value, proofs: &[&str]) -> Response {
     r.send().await.unwrap()
 }
 
+/// A refresh of `token` with an honest proof by `key`.
+async fn refresh_proved(app: &TestApp, key: &ProofKey, token: &str) -> Response {
+    refresh_with(app, token, Some(&proof(key, app, "POST", "/auth/refresh"))).await
+}
+
 async fn refresh_with(app: &TestApp, token: &str, proof: Option<&str>) -> Response {
     let mut r = app
         .http
@@ -176,15 +181,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
     assert_eq!(data["jkt"], key.thumbprint());
     assert!(data["presented_jkt"].is_string() && data["presented_jkt"] != data["jkt"]);
     // The rightful holder: the same token still works, with the key.
-    let (access2, refresh2, kind) = tokens(
-        refresh_with(
-            &app,
-            &refresh,
-            Some(&proof(&key, &app, "POST", "/auth/refresh")),
-        )
-        .await,
-    )
-    .await;
+    let (access2, refresh2, kind) = tokens(refresh_proved(&app, &key, &refresh).await).await;
     assert_eq!(kind, "DPoP");
     assert_eq!(jwt_part(&access2, 1)["cnf"]["jkt"], key.thumbprint());
     assert_ne!(refresh2, refresh);
@@ -196,15 +193,7 @@ async fn a_bound_session_refreshes_and_calls_only_with_its_key(backend: Backend)
         assert!(jwt_part(&a, 1).get("cnf").is_none());
         (a, r)
     };
-    let (plain_access, _, kind) = tokens(
-        refresh_with(
-            &app,
-            &plain,
-            Some(&proof(&key, &app, "POST", "/auth/refresh")),
-        )
-        .await,
-    )
-    .await;
+    let (plain_access, _, kind) = tokens(refresh_proved(&app, &key, &plain).await).await;
     assert_eq!(kind, "Bearer");
     let r = me(
         &app,
@@ -386,9 +375,8 @@ async fn a_proof_accepted_by_one_instance_is_refused_by_another(backend: Backend
     )
     .await;
     // The control: a fresh proof on B.
-    let fresh = proof(&key, &b, "POST", "/auth/refresh");
     assert_eq!(
-        refresh_with(&b, &next, Some(&fresh)).await.status(),
+        refresh_proved(&b, &key, &next).await.status(),
         StatusCode::OK
     );
     b.cleanup().await;
@@ -421,12 +409,7 @@ async fn with_nonces_a_proof_needs_a_current_server_nonce(backend: Backend) {
     assert!(!nonce_of(&r).is_empty());
     let (_, refresh, _) = tokens(r).await;
     // A refresh: without a nonce, refused with one to use; with it, rotated.
-    let r = refresh_with(
-        &app,
-        &refresh,
-        Some(&proof(&key, &app, "POST", "/auth/refresh")),
-    )
-    .await;
+    let r = refresh_proved(&app, &key, &refresh).await;
     let nonce = nonce_of(&r);
     refused(r, StatusCode::UNAUTHORIZED, "use_dpop_nonce").await;
     app.advance(std::time::Duration::from_secs(30));
