@@ -1095,24 +1095,16 @@ async fn a_bound_session_rotates_fast_only_with_its_key(store: &dyn Store) {
 
 async fn dpop_proof_ids_are_recorded_once_until_they_expire(store: &dyn Store) {
     let id = u128::from_be_bytes(*Uuid::new_v4().as_bytes());
-    assert!(
+    // Whether the store records proof id `id` expiring at `expires`, seen at `now`.
+    let recorded = |id: u128, expires: i64, now: i64| async move {
         store
-            .insert_dpop_jti(id, at(1_060), at(1_000))
+            .insert_dpop_jti(id, at(expires), at(now))
             .await
-            .expect("insert")
-    );
-    assert!(
-        !store
-            .insert_dpop_jti(id, at(1_070), at(1_010))
-            .await
-            .expect("replay")
-    );
-    assert!(
-        store
-            .insert_dpop_jti(id + 1, at(1_060), at(1_010))
-            .await
-            .expect("another")
-    );
+            .expect("insert dpop jti")
+    };
+    assert!(recorded(id, 1_060, 1_000).await);
+    assert!(!recorded(id, 1_070, 1_010).await, "replay");
+    assert!(recorded(id + 1, 1_060, 1_010).await, "another");
     assert!(
         store
             .delete_expired_dpop_jtis(at(1_061))
@@ -1120,25 +1112,10 @@ async fn dpop_proof_ids_are_recorded_once_until_they_expire(store: &dyn Store) {
             .expect("purge")
             >= 2
     );
-    assert!(
-        store
-            .insert_dpop_jti(id, at(1_130), at(1_070))
-            .await
-            .expect("after expiry")
-    );
+    assert!(recorded(id, 1_130, 1_070).await, "after expiry");
     // An expired record not yet purged does not block its id either.
-    assert!(
-        store
-            .insert_dpop_jti(id, at(1_200), at(1_131))
-            .await
-            .expect("expired, kept")
-    );
-    assert!(
-        !store
-            .insert_dpop_jti(id, at(1_300), at(1_140))
-            .await
-            .expect("replay")
-    );
+    assert!(recorded(id, 1_200, 1_131).await, "expired, kept");
+    assert!(!recorded(id, 1_300, 1_140).await, "replay");
 }
 
 /// The store's [`CountFailure`] statement against [`crate::throttle::Limit::count`], over a
@@ -1454,15 +1431,22 @@ async fn changes_write_their_events_with_them(store: &dyn Store) {
 }
 
 async fn the_outbox_is_claimed_leased_finished_and_pruned(store: &dyn Store) {
+    let claim = |now: Timestamp, lease: Timestamp, n: u32| async move {
+        store
+            .claim_events(now, lease, n)
+            .await
+            .expect("claim events")
+    };
+    let finish = |id: Uuid, lease: Timestamp, now: Timestamp, delivery: Delivery| async move {
+        store
+            .finish_event(id, lease, now, &delivery)
+            .await
+            .expect("finish event")
+    };
     // What the other checks left behind is delivered and pruned first.
     let far = at(EVENTS_T + 10_000_000);
-    for e in store.claim_events(far, far, 100_000).await.expect("claim") {
-        assert!(
-            store
-                .finish_event(e.event.id, far, far, &Delivery::Delivered)
-                .await
-                .expect("finish")
-        );
+    for e in claim(far, far, 100_000).await {
+        assert!(finish(e.event.id, far, far, Delivery::Delivered).await);
     }
     store
         .delete_events(at(EVENTS_T + 20_000_000), at(0))
@@ -1485,18 +1469,11 @@ async fn the_outbox_is_claimed_leased_finished_and_pruned(store: &dyn Store) {
         Some(at(t))
     );
     assert!(
-        store
-            .claim_events(at(t - 1), at(t + 60_000), 10)
-            .await
-            .expect("claim")
-            .is_empty(),
+        claim(at(t - 1), at(t + 60_000), 10).await.is_empty(),
         "not due yet"
     );
     let lease = at(t + 60_001);
-    let claimed = store
-        .claim_events(at(t + 1), lease, 10)
-        .await
-        .expect("claim");
+    let claimed = claim(at(t + 1), lease, 10).await;
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].event, first);
     assert_eq!(
@@ -1504,85 +1481,58 @@ async fn the_outbox_is_claimed_leased_finished_and_pruned(store: &dyn Store) {
         (1, Some(lease))
     );
     assert!(
-        store
-            .claim_events(at(t + 2), at(t + 90_000), 10)
-            .await
-            .expect("claim")
-            .is_empty(),
+        claim(at(t + 2), at(t + 90_000), 10).await.is_empty(),
         "leased"
     );
     // The lease lapses: another sender takes the first; the first sender's claim is void.
     let lease2 = at(t + 200_000);
-    let taken = store
-        .claim_events(at(t + 60_001), lease2, 1)
-        .await
-        .expect("claim");
+    let taken = claim(at(t + 60_001), lease2, 1).await;
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].attempts, 2);
     assert!(
-        !store
-            .finish_event(
-                taken[0].event.id,
-                lease,
-                at(t + 60_002),
-                &Delivery::Delivered
-            )
-            .await
-            .expect("finish")
+        !finish(
+            taken[0].event.id,
+            lease,
+            at(t + 60_002),
+            Delivery::Delivered
+        )
+        .await
     );
     let retry = Delivery::Retry {
         at: at(t + 70_000),
         error: "HTTP 500".into(),
     };
-    assert!(
-        store
-            .finish_event(taken[0].event.id, lease2, at(t + 60_002), &retry)
-            .await
-            .expect("finish")
-    );
+    assert!(finish(taken[0].event.id, lease2, at(t + 60_002), retry).await);
     let other = if taken[0].event.id == first.id {
         &second
     } else {
         &first
     };
     assert!(
-        store
-            .finish_event(
-                other.id,
-                lease,
-                at(t + 60_002),
-                &Delivery::Failed {
-                    error: "timeout".into()
-                }
-            )
-            .await
-            .expect("finish")
+        finish(
+            other.id,
+            lease,
+            at(t + 60_002),
+            Delivery::Failed {
+                error: "timeout".into()
+            }
+        )
+        .await
     );
     let backlog = store.event_backlog().await.expect("backlog");
     assert_eq!((backlog.pending, backlog.failed), (1, 1));
-    assert!(
-        store
-            .claim_events(at(t + 69_999), at(t + 300_000), 10)
-            .await
-            .expect("claim")
-            .is_empty()
-    );
-    let again = store
-        .claim_events(at(t + 70_000), at(t + 300_000), 10)
-        .await
-        .expect("claim");
+    assert!(claim(at(t + 69_999), at(t + 300_000), 10).await.is_empty());
+    let again = claim(at(t + 70_000), at(t + 300_000), 10).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
     assert!(
-        store
-            .finish_event(
-                again[0].event.id,
-                at(t + 300_000),
-                at(t + 70_001),
-                &Delivery::Delivered
-            )
-            .await
-            .expect("finish")
+        finish(
+            again[0].event.id,
+            at(t + 300_000),
+            at(t + 70_001),
+            Delivery::Delivered
+        )
+        .await
     );
 
     let listed = |state| async move { store.events(Some(state), 10).await.expect("events") };
