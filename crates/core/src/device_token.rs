@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::keys::random_bytes;
+use crate::keys::{derived_hmac_key, random_bytes};
 use crate::time::Timestamp;
 
 const USER_LEN: usize = 16;
@@ -66,9 +66,7 @@ impl fmt::Debug for DeviceKey {
 impl DeviceKey {
     /// Derives the key from the deployment's 32-byte refresh-token secret.
     pub fn new(secret: &[u8]) -> Self {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derived = hmac::sign(&master, b"tessera device token v1");
-        Self(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+        Self(derived_hmac_key(secret, b"tessera device token v1"))
     }
 
     /// A new device's token for `user_id`, issued at `now`.

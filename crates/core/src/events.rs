@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::domain::RevokeReason;
 use crate::error::Error;
+use crate::keys::derived_bytes;
 use crate::store::SessionRecord;
 use crate::time::Timestamp;
 
@@ -564,8 +565,7 @@ const SEAL_AAD: &[u8] = b"tessera event secret v1";
 impl EventSealer {
     /// Derives the key from the deployment's 32-byte secret.
     pub fn new(secret: &[u8]) -> Result<Self, Error> {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derived = hmac::sign(&master, b"tessera event sealing key v1");
+        let derived = derived_bytes(secret, b"tessera event sealing key v1");
         RandomizedNonceKey::new(&AES_256_GCM, derived.as_ref())
             .map(Self)
             .map_err(|_| Error::Internal("unusable event sealing key".into()))

@@ -22,6 +22,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::keys::derived_hmac_key;
+
 const ID_LEN: usize = 16;
 const GEN_LEN: usize = 8;
 const NONCE_LEN: usize = 32;
@@ -91,9 +93,7 @@ impl RefreshKey {
 
     /// Derives the keys from a 32-byte secret (see [`crate::keys::random_bytes`]).
     pub fn new(secret: &[u8]) -> Self {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derive =
-            |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&master, label).as_ref());
+        let derive = |label: &[u8]| derived_hmac_key(secret, label);
         Self {
             tag: derive(b"tessera refresh-token tag v1"),
             next: derive(b"tessera refresh-token successor v1"),

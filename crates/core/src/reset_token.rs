@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::Error;
-use crate::keys::random_bytes;
+use crate::keys::{derived_hmac_key, random_bytes};
 
 const TOKEN_LEN: usize = 32;
 /// Length of a reset token in base64url characters.
@@ -48,9 +48,10 @@ impl fmt::Debug for ResetKey {
 impl ResetKey {
     /// Derives the key from the deployment's 32-byte refresh-token secret.
     pub fn new(secret: &[u8]) -> Self {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derived = hmac::sign(&master, b"tessera password-reset token storage hash v1");
-        Self(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+        Self(derived_hmac_key(
+            secret,
+            b"tessera password-reset token storage hash v1",
+        ))
     }
 
     /// A new token and its stored hash.

@@ -7,19 +7,22 @@
 //! signs with a key another has not yet published. A key leaves the JWKS once every token it
 //! can have signed has expired.
 //!
-//! One file per job: [`random`] (the OS CSPRNG), [`seal`] (the KEK and sealed blobs),
+//! One file per job: [`random`] (the OS CSPRNG), `derive` (sub-keys of the deployment's
+//! secret, one label per use), [`seal`] (the KEK and sealed blobs),
 //! [`stored`] (a key as kept in the store, and its generation), [`set`] (which key signs and
 //! which are published), [`ring`] (the live set of a running service, reloaded and rotated).
 //! The public half — algorithms, JWKs, verification — is `tessera-token`'s.
 
 use std::time::Duration;
 
+mod derive;
 pub mod random;
 pub mod ring;
 pub mod seal;
 pub mod set;
 pub mod stored;
 
+pub(crate) use derive::{derived_bytes, derived_hmac_key};
 pub use random::random_bytes;
 pub use ring::{KeyReport, KeyRing};
 pub use seal::{Kek, SealedBlob};
