@@ -1,6 +1,6 @@
 //! Sub-keys of the deployment's 32-byte secret: `HMAC-SHA256(secret, label)`, one label per
-//! use, so no two uses (refresh-token tags, reset-token hashes, device tokens, event sealing)
-//! ever share a key.
+//! use, so no two uses (refresh-token tags, reset-token hashes, device tokens, event sealing,
+//! DPoP nonces) ever share a key.
 
 use aws_lc_rs::hmac;
 

@@ -9,24 +9,21 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_token::dpop::{self, BindingRefusal, Expected, InvalidProof, Presented, Proof};
 
-use super::{ClientInfo, DpopRequest, Tessera, load_or_create_secret};
+use super::{ClientInfo, DpopRequest, Tessera};
 use crate::access_token::AccessClaims;
 use crate::error::Error;
-use crate::keys::Kek;
+use crate::keys::derived_hmac_key;
 use crate::settings::DpopPolicy;
-use crate::store::Store;
 use crate::time::Timestamp;
-
-const NONCE_SECRET: &str = "dpop-nonce";
 
 /// A nonce names a time step of this length: it is accepted during its step, the one before
 /// and the one after (instances' clocks differ a little), so for 30 to 90 s on every instance.
 const NONCE_STEP_SECS: i64 = 30;
 
-/// The nonce key, shared through the store by every instance.
-pub(super) async fn nonce_key(store: &dyn Store, kek: Option<&Kek>) -> Result<hmac::Key, Error> {
-    let secret = load_or_create_secret(store, kek, NONCE_SECRET, 32).await?;
-    Ok(hmac::Key::new(hmac::HMAC_SHA256, &secret))
+/// The nonce key: a sub-key of the deployment's secret, so every instance sharing the
+/// database has it.
+pub(super) fn nonce_key(secret: &[u8]) -> hmac::Key {
+    derived_hmac_key(secret, b"tessera dpop nonce v1")
 }
 
 /// `step` (8 bytes, big-endian) then the first 16 bytes of its MAC, base64url.

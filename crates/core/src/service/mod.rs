@@ -166,17 +166,8 @@ impl Tessera {
         kek: Option<Kek>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        let secret = load_or_create_secret(
-            &*store,
-            kek.as_ref(),
-            REFRESH_SECRET,
-            RefreshKey::SECRET_LEN,
-        )
-        .await?;
-        let dpop_nonce_key = match settings.dpop_nonce {
-            true => Some(dpop::nonce_key(&*store, kek.as_ref()).await?),
-            false => None,
-        };
+        let secret = load_or_create_secret(&*store, kek.as_ref()).await?;
+        let dpop_nonce_key = settings.dpop_nonce.then(|| dpop::nonce_key(&secret));
         let (refresh_key, reset_key, device_key) = (
             RefreshKey::new(&secret),
             ResetKey::new(&secret),
@@ -273,22 +264,21 @@ impl Tessera {
 }
 
 /// The named secret of `len` random bytes, created on first start.
-async fn load_or_create_secret(
-    store: &dyn Store,
-    kek: Option<&Kek>,
-    name: &str,
-    len: usize,
-) -> Result<Vec<u8>, Error> {
-    if store.secret(name).await?.is_none() {
-        let mut material = random_bytes::<64>()?.to_vec();
-        material.truncate(len);
-        let fresh = SealedBlob::seal(kek, name, &material)?;
-        store.insert_secret_if_absent(name, &fresh).await?;
+async fn load_or_create_secret(store: &dyn Store, kek: Option<&Kek>) -> Result<Vec<u8>, Error> {
+    if store.secret(REFRESH_SECRET).await?.is_none() {
+        let fresh = SealedBlob::seal(
+            kek,
+            REFRESH_SECRET,
+            &random_bytes::<{ RefreshKey::SECRET_LEN }>()?,
+        )?;
+        store
+            .insert_secret_if_absent(REFRESH_SECRET, &fresh)
+            .await?;
     }
     // Read back: when instances start together, the first writer's secret is everyone's.
     let blob = store
-        .secret(name)
+        .secret(REFRESH_SECRET)
         .await?
-        .ok_or_else(|| Error::Internal(format!("the secret {name} vanished").into()))?;
-    blob.open(kek, name)
+        .ok_or_else(|| Error::Internal("the refresh-token secret vanished".into()))?;
+    blob.open(kek, REFRESH_SECRET)
 }
