@@ -98,7 +98,7 @@ pub fn access_token<'a>(
         return Err(ApiError::MissingBearer);
     }
     let presented = Presented::Dpop {
-        proof: dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes())),
+        proof: dpop_header(parts),
         method: parts.method.as_str(),
         url: request_url(parts, app),
     };
@@ -111,7 +111,6 @@ fn authorization(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
     let Some(value) = values.next() else {
         return Err(ApiError::MissingBearer);
     };
-    let invalid = |why| ApiError::Core(Error::InvalidToken(why));
     if values.next().is_some() {
         return Err(invalid(InvalidToken::SeveralAuthorizationHeaders));
     }
@@ -123,11 +122,19 @@ fn authorization(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
 
 fn valid_token(token: &str) -> Result<&str, ApiError> {
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(ApiError::Core(Error::InvalidToken(
-            InvalidToken::MalformedBearer,
-        )));
+        return Err(invalid(InvalidToken::MalformedBearer));
     }
     Ok(token)
+}
+
+fn invalid(why: InvalidToken) -> ApiError {
+    ApiError::Core(Error::InvalidToken(why))
+}
+
+/// The request's one `DPoP` header ([`InvalidProof::Several`](dpop::InvalidProof::Several) for
+/// more), `None` without one.
+fn dpop_header(parts: &Parts) -> Option<Result<&str, dpop::InvalidProof>> {
+    dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes()))
 }
 
 /// The request's URL as the client sees it, for a DPoP proof's `htu`: the issuer's origin and
@@ -137,11 +144,12 @@ fn request_url(parts: &Parts, app: &AppState) -> String {
         .extensions
         .get::<OriginalUri>()
         .map_or(parts.uri.path(), |u| u.0.path());
-    format!("{}{path}", origin(&app.tessera.settings().issuer))
+    format!("{}{path}", origin_of(&app.tessera.settings().issuer))
 }
 
-/// The origin of a URL: `https://auth.example/tenant` → `https://auth.example`.
-fn origin(url: &str) -> &str {
+/// The origin (`scheme://host[:port]`) of a URL: `https://auth.example/tenant` →
+/// `https://auth.example`.
+pub fn origin_of(url: &str) -> &str {
     let host_start = url.find("://").map_or(0, |i| i + 3);
     url[host_start..]
         .find('/')
@@ -356,7 +364,7 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let dpop = (app.tessera.settings().dpop != DpopPolicy::Off)
-            .then(|| dpop::single(parts.headers.get_all("dpop").iter().map(|v| v.as_bytes())))
+            .then(|| dpop_header(parts))
             .flatten()
             .map(|proof| DpopRequest {
                 proof: proof.map(str::to_owned),
@@ -508,13 +516,13 @@ mod tests {
 
     #[test]
     fn a_proofs_url_starts_with_the_issuers_origin() {
-        assert_eq!(origin("https://auth.example"), "https://auth.example");
-        assert_eq!(origin("https://auth.example/"), "https://auth.example");
+        assert_eq!(origin_of("https://auth.example"), "https://auth.example");
+        assert_eq!(origin_of("https://auth.example/"), "https://auth.example");
         assert_eq!(
-            origin("https://auth.example/tenant/a"),
+            origin_of("https://auth.example/tenant/a"),
             "https://auth.example"
         );
-        assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ mod state;
 mod wire;
 
 pub use error::{ApiError, OAuthError};
-pub use extract::{Authenticated, Client, LiveSession, bearer};
+pub use extract::{Authenticated, Client, LiveSession, bearer, origin_of};
 pub use secret::{AdminToken, RevocationsToken};
 pub use state::{AppState, HttpConfig};
 

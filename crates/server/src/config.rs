@@ -21,7 +21,7 @@ use tessera_core::events::WebhookSecret;
 use tessera_core::{
     DpopPolicy, Kek, Lifetimes, Settings, SigningAlg, format_duration, parse_duration,
 };
-use tessera_http::{AdminToken, RevocationsToken};
+use tessera_http::{AdminToken, RevocationsToken, origin_of};
 
 /// Expands the list of settings into [`SettingsArgs`], the file's keys, [`Config`], [`TABLE`]
 /// and [`Config::resolve`]. A row:
@@ -677,15 +677,6 @@ fn origin(text: &str) -> Result<String, String> {
     Ok(t.to_owned())
 }
 
-/// The origin (`scheme://host[:port]`) of a URL.
-pub fn origin_of(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let host_end = url[scheme_end..]
-        .find('/')
-        .map_or(url.len(), |i| scheme_end + i);
-    url[..host_end].to_owned()
-}
-
 fn url(text: &str) -> Result<String, String> {
     if !(text.starts_with("https://") || text.starts_with("http://")) || text.len() < 9 {
         return Err(format!("`{text}` is not an http(s) URL"));
@@ -786,7 +777,7 @@ impl Config {
     pub fn origins_for(&self, issuer: &str) -> Vec<String> {
         self.allowed_origins
             .clone()
-            .unwrap_or_else(|| vec![origin_of(issuer)])
+            .unwrap_or_else(|| vec![origin_of(issuer).to_owned()])
     }
 
     /// A one-line summary for the start-up log.
